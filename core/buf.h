@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 typedef struct buf_s {
-    char *data;  /* NULL until the first append */
-    size_t len;  /* bytes in use, excluding the terminating NUL */
-    size_t cap;  /* allocated bytes, including room for the NUL */
-    size_t max;  /* largest len allowed */
+    char *data; /* NULL until the first append */
+    size_t len; /* bytes in use, excluding the terminating NUL */
+    size_t cap; /* allocated bytes, including room for the NUL */
+    size_t max; /* largest len allowed */
 } buf_t;
 
 void buf_init(buf_t *b, size_t max);

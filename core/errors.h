@@ -6,22 +6,22 @@
 #ifndef MCP_ERRORS_H
 #define MCP_ERRORS_H
 
-#define MCP_ERRNO_MAP(X)                                                   \
-    X(NOMEM, "out of memory")                                              \
-    X(INVAL, "invalid argument")                                           \
-    X(NOBUFS, "size limit reached")                                        \
-    X(PARSE, "malformed input")                                            \
-    X(PROTO, "protocol violation")                                         \
-    X(TIMEDOUT, "deadline exceeded")                                       \
-    X(CANCELED, "canceled")                                                \
-    X(CLOSED, "connection closed")                                         \
-    X(NOTFOUND, "not found")                                               \
-    X(EXISTS, "already exists")                                            \
-    X(STATE, "operation not valid in the current state")                  \
-    X(UNSUPPORTED, "not supported")                                        \
-    X(HTTP, "unexpected HTTP status")                                      \
-    X(UPSTREAM, "upstream error")                                          \
-    X(CHILD, "child process failed")                                       \
+#define MCP_ERRNO_MAP(X)                                 \
+    X(NOMEM, "out of memory")                            \
+    X(INVAL, "invalid argument")                         \
+    X(NOBUFS, "size limit reached")                      \
+    X(PARSE, "malformed input")                          \
+    X(PROTO, "protocol violation")                       \
+    X(TIMEDOUT, "deadline exceeded")                     \
+    X(CANCELED, "canceled")                              \
+    X(CLOSED, "connection closed")                       \
+    X(NOTFOUND, "not found")                             \
+    X(EXISTS, "already exists")                          \
+    X(STATE, "operation not valid in the current state") \
+    X(UNSUPPORTED, "not supported")                      \
+    X(HTTP, "unexpected HTTP status")                    \
+    X(UPSTREAM, "upstream error")                        \
+    X(CHILD, "child process failed")                     \
     X(DENIED, "permission denied")
 
 #define MCP_ERRNO_BASE (-30000)
@@ -31,7 +31,7 @@ typedef enum {
 #define MCP_ERRNO_ENUM_(name, text) MCP_E##name,
     MCP_ERRNO_MAP(MCP_ERRNO_ENUM_)
 #undef MCP_ERRNO_ENUM_
-    MCP_ERRNO_LAST_
+        MCP_ERRNO_LAST_
 } mcp_errno_t;
 
 /* A static description of err (our codes, libuv codes, or "unknown error"). Never NULL. */

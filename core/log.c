@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define LOG_LINE_MAX 4096
+#define LOG_LINE_MAX    4096
 #define LOG_QUOTE_SLOTS 4
-#define LOG_QUOTE_MAX 512
+#define LOG_QUOTE_MAX   512
 
 static log_level_t current_level = LOG_INFO;
 static log_format_t current_format = LOG_FORMAT_LOGFMT;
@@ -87,11 +87,26 @@ static size_t escape_into(char *out, size_t cap, const char *value)
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)value; *p && n + 7 < cap; p++) {
         switch (*p) {
-        case '"': out[n++] = '\\'; out[n++] = '"'; break;
-        case '\\': out[n++] = '\\'; out[n++] = '\\'; break;
-        case '\n': out[n++] = '\\'; out[n++] = 'n'; break;
-        case '\r': out[n++] = '\\'; out[n++] = 'r'; break;
-        case '\t': out[n++] = '\\'; out[n++] = 't'; break;
+        case '"':
+            out[n++] = '\\';
+            out[n++] = '"';
+            break;
+        case '\\':
+            out[n++] = '\\';
+            out[n++] = '\\';
+            break;
+        case '\n':
+            out[n++] = '\\';
+            out[n++] = 'n';
+            break;
+        case '\r':
+            out[n++] = '\\';
+            out[n++] = 'r';
+            break;
+        case '\t':
+            out[n++] = '\\';
+            out[n++] = 't';
+            break;
         default:
             if (*p < 0x20)
                 n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
@@ -157,8 +172,8 @@ void log_vwrite(log_level_t level, const char *comp, const char *msg, const char
                      field_text[0] ? ",\"fields\":\"" : "", esc_fields, field_text[0] ? "\"" : "");
     } else {
         n = snprintf(line, sizeof line, "ts=%s level=%s comp=%s%s%s msg=\"%s\"%s%s", ts,
-                     log_level_name(level), comp, request_id[0] ? " rid=" : "", request_id,
-                     esc_msg, field_text[0] ? " " : "", field_text);
+                     log_level_name(level), comp, request_id[0] ? " rid=" : "", request_id, esc_msg,
+                     field_text[0] ? " " : "", field_text);
     }
     if (n < 0)
         return;

@@ -48,8 +48,11 @@ void log_vwrite(log_level_t level, const char *comp, const char *msg, const char
  * statement; at most 4 per statement; long values are truncated with "..."). */
 const char *log_quote(const char *value);
 
-#define LOG_D(comp, msg, ...) \
-    do { if (log_enabled(LOG_DEBUG)) log_write(LOG_DEBUG, comp, msg, __VA_ARGS__); } while (0)
+#define LOG_D(comp, msg, ...)                             \
+    do {                                                  \
+        if (log_enabled(LOG_DEBUG))                       \
+            log_write(LOG_DEBUG, comp, msg, __VA_ARGS__); \
+    } while (0)
 #define LOG_I(comp, msg, ...) log_write(LOG_INFO, comp, msg, __VA_ARGS__)
 #define LOG_W(comp, msg, ...) log_write(LOG_WARN, comp, msg, __VA_ARGS__)
 #define LOG_E(comp, msg, ...) log_write(LOG_ERROR, comp, msg, __VA_ARGS__)

@@ -175,10 +175,14 @@ static void test_clock(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alloc_fail_after), cmocka_unit_test(test_asprintf),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_buf_limits),
-        cmocka_unit_test(test_buf_nomem_keeps_contents), cmocka_unit_test(test_envexpand),
-        cmocka_unit_test(test_log_format),       cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_alloc_fail_after),
+        cmocka_unit_test(test_asprintf),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_buf_limits),
+        cmocka_unit_test(test_buf_nomem_keeps_contents),
+        cmocka_unit_test(test_envexpand),
+        cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
