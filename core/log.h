@@ -42,7 +42,7 @@ static inline int log_enabled(log_level_t level)
 void log_write(log_level_t level, const char *comp, const char *msg, const char *fields, ...)
     __attribute__((format(printf, 4, 5)));
 void log_vwrite(log_level_t level, const char *comp, const char *msg, const char *fields,
-                va_list ap);
+                va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Quote a value for logfmt into a rotating set of static buffers (valid for the current log
  * statement; at most 4 per statement; long values are truncated with "..."). */
