@@ -28,7 +28,7 @@ int buf_append(buf_t *b, const void *data, size_t len);
 int buf_append_str(buf_t *b, const char *s);
 int buf_putc(buf_t *b, char c);
 int buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int buf_vappendf(buf_t *b, const char *fmt, va_list ap);
+int buf_vappendf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Make sure `extra` more bytes fit without another allocation. */
 int buf_reserve(buf_t *b, size_t extra);
 /* Remove the first n bytes (n > len removes everything). */
