@@ -315,7 +315,11 @@ static void on_timer(uv_timer_t *t)
 {
     child_t *c = t->data;
     if (c->exited) {
-        /* Drain timeout: something outside the group holds our pipes open. */
+        /* Drain timeout (something outside the group holds our pipes open), or the deferred
+         * finish after child_read_stop. */
+        if (c->reading_out || !c->err_done)
+            LOG_W("child", "pipes still open after exit", "name=%s pid=%d", log_quote(c->name),
+                  (int)c->pid);
         if (c->reading_out) {
             uv_read_stop((uv_stream_t *)&c->out);
             c->reading_out = 0;
@@ -325,8 +329,6 @@ static void on_timer(uv_timer_t *t)
             c->err_done = 1;
             flush_stderr(c);
         }
-        LOG_W("child", "pipes still open after exit", "name=%s pid=%d", log_quote(c->name),
-              (int)c->pid);
         deliver_exit(c);
         return;
     }
@@ -456,7 +458,9 @@ int child_read_stop(child_t *child)
         return 0;
     child->reading_out = 0;
     int rc = uv_read_stop((uv_stream_t *)&child->out);
-    maybe_finish(child);
+    /* on_exit may now be due: deliver it from the loop, not from inside this call. */
+    if (child->exited && !child->finished && child->err_done)
+        uv_timer_start(&child->timer, on_timer, 0, 0);
     return rc;
 }
 
