@@ -61,6 +61,33 @@ static void locale_leave(locale_guard_t g)
         uselocale(g.saved);
 }
 
+/* Java's Formatter (HistogramLogProcessor's .hgrm) and hdr-histogram-js round the shortest
+ * decimal that identifies the double, half up; printf rounds the exact binary value. They differ
+ * only when that shortest decimal is a tie at the printed precision: 99.97802734375 / 100 prints
+ * as 0.999780273438 in Java but ...437 with printf, because the double is a hair below the tie.
+ * Moving such a value one ulp up (the nearest double to a tie is next to it) makes printf agree,
+ * so our text matches theirs byte for byte. Must run in the C locale (strtod). */
+static double half_up(double x, int prec)
+{
+    if (!isfinite(x) || x == 0.0)
+        return x;
+    char tmp[64];
+    int digits;
+    for (digits = 1; digits <= 17; digits++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", digits - 1, x);
+        if (strtod(tmp, NULL) == x)
+            break;
+    }
+    /* tmp is "[-]d[.ddd]e[+-]XX": the last mantissa digit sits at 10^(exp - (digits - 1)). */
+    const char *e = strchr(tmp, 'e');
+    if (e == NULL || e[-1] != '5')
+        return x;
+    int exp10 = atoi(e + 1);
+    if (exp10 - (digits - 1) != -(prec + 1))
+        return x;
+    return nextafter(x, x < 0 ? -INFINITY : INFINITY);
+}
+
 /* Undo a partial append so a failed call leaves the buffer as it was. */
 static void buf_truncate(buf_t *b, size_t len)
 {
@@ -105,11 +132,11 @@ static int write_header_lines(buf_t *out, const hdr_log_header_t *hd)
     if (gmtime_r(&secs, &tm) == NULL ||
         strftime(date, sizeof(date), "%a %b %d %H:%M:%S UTC %Y", &tm) == 0)
         return MCP_EINVAL;
-    if ((rc = header_line(out, "#[StartTime: %.3f (seconds since epoch), %s]", hd->start_time_s,
-                          date)) != 0)
+    if ((rc = header_line(out, "#[StartTime: %.3f (seconds since epoch), %s]",
+                          half_up(hd->start_time_s, 3), date)) != 0)
         return rc;
-    if (hd->write_base_time &&
-        (rc = header_line(out, "#[BaseTime: %.3f (seconds since epoch)]", hd->start_time_s)) != 0)
+    if (hd->write_base_time && (rc = header_line(out, "#[BaseTime: %.3f (seconds since epoch)]",
+                                                 half_up(hd->start_time_s, 3))) != 0)
         return rc;
     for (const char *const *c = hd->comments; c != NULL && *c != NULL; c++) {
         if ((rc = header_line(out, "#%s", *c)) != 0)
@@ -155,7 +182,8 @@ int hdr_log_write_interval(buf_t *out, const char *tag, double start_s, double l
     if (tag != NULL && tag[0] != '\0')
         rc = buf_appendf(out, "Tag=%s,", tag);
     if (rc == 0)
-        rc = buf_appendf(out, "%.3f,%.3f,%.3f,", start_s, length_s, (double)hdr_max(h) / max_ratio);
+        rc = buf_appendf(out, "%.3f,%.3f,%.3f,", half_up(start_s, 3), half_up(length_s, 3),
+                         half_up((double)hdr_max(h) / max_ratio, 3));
     locale_leave(g);
     if (rc == 0)
         rc = buf_append(out, b64, b64_len);
@@ -382,25 +410,27 @@ static int hgrm_rows(buf_t *out, const hdr_histogram_t *h, int32_t ticks, double
     hdr_iter_t it;
     hdr_iter_percentile_init(&it, h, ticks);
     while (rc == 0 && hdr_iter_next(&it)) {
-        double value = (double)it.value_iterated_to / scale;
+        double value = half_up((double)it.value_iterated_to / scale, s);
         double level = it.percentile_level / 100.0;
+        double level_text = half_up(level, 12);
         long long cum = (long long)it.cumulative;
         if (it.percentile_level != 100.0) {
-            double inv = 1.0 / (1.0 - level);
-            rc = csv ? buf_appendf(out, "%.*f,%.12f,%lld,%.2f\n", s, value, level, cum, inv)
-                     : buf_appendf(out, "%12.*f %2.12f %10lld %14.2f\n", s, value, level, cum, inv);
+            double inv = half_up(1.0 / (1.0 - level), 2);
+            rc = csv ? buf_appendf(out, "%.*f,%.12f,%lld,%.2f\n", s, value, level_text, cum, inv)
+                     : buf_appendf(out, "%12.*f %2.12f %10lld %14.2f\n", s, value, level_text, cum,
+                                   inv);
         } else {
-            rc = csv ? buf_appendf(out, "%.*f,%.12f,%lld,Infinity\n", s, value, level, cum)
-                     : buf_appendf(out, "%12.*f %2.12f %10lld\n", s, value, level, cum);
+            rc = csv ? buf_appendf(out, "%.*f,%.12f,%lld,Infinity\n", s, value, level_text, cum)
+                     : buf_appendf(out, "%12.*f %2.12f %10lld\n", s, value, level_text, cum);
         }
     }
     if (rc != 0 || csv)
         return rc;
-    rc = buf_appendf(out, "#[Mean    = %12.*f, StdDeviation   = %12.*f]\n", s, hdr_mean(h) / scale,
-                     s, hdr_stddev(h) / scale);
+    rc = buf_appendf(out, "#[Mean    = %12.*f, StdDeviation   = %12.*f]\n", s,
+                     half_up(hdr_mean(h) / scale, s), s, half_up(hdr_stddev(h) / scale, s));
     if (rc == 0)
         rc = buf_appendf(out, "#[Max     = %12.*f, Total count    = %12lld]\n", s,
-                         (double)hdr_max(h) / scale, (long long)h->total_count);
+                         half_up((double)hdr_max(h) / scale, s), (long long)h->total_count);
     if (rc == 0)
         rc = buf_appendf(out, "#[Buckets = %12d, SubBuckets     = %12d]\n", h->bucket_count,
                          h->sub_bucket_count);

@@ -480,6 +480,17 @@ static void test_hgrm_vector(void **state)
     buf_free(&b);
     hdr_free(h);
 
+    /* Decimal ties round half up, as Java and hdr-histogram-js print them: the mean 1062.5 / 1000
+     * is exactly 1.0625, which printf alone would round to even (1.062). */
+    h = make(1, 3600000000LL, 3);
+    assert_int_equal(hdr_record_value(h, 1062), 0);
+    assert_int_equal(hdr_record_value(h, 1063), 0);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(hdr_hgrm_write(&b, h, 5, 1000.0, false), 0);
+    assert_non_null(strstr(b.data, "#[Mean    =        1.063, StdDeviation   =        0.001]\n"));
+    buf_free(&b);
+    hdr_free(h);
+
     h = make(1, 3600000000LL, 2);
     assert_int_equal(hdr_record_value(h, 12345), 0);
     buf_init(&b, 1 << 20);
