@@ -55,6 +55,7 @@ struct http_request_s {
 
     req_state_t state;
     int cancel_requested; /* cancelled from inside curl; the pump removes it */
+    int pending_fail;     /* failed inside a curl callback (no memory); the pump removes it */
     int abort_code;       /* why one of our curl callbacks stopped the transfer */
     int result;
     const char *error;
@@ -188,7 +189,7 @@ static const char *result_text(http_request_t *r, int result, CURLcode code)
         return "";
     if (result == MCP_ECANCELED)
         return "request canceled";
-    if (code == CURLE_OK || r->abort_code) {
+    if (code == CURLE_OK || r->abort_code || r->pending_fail) {
         if (result == MCP_ENOBUFS) {
             if (r->head_bytes > HTTP_CLIENT_MAX_HEAD || r->nheaders >= HTTP_CLIENT_MAX_HEADERS)
                 snprintf(r->errbuf, sizeof r->errbuf,
@@ -227,6 +228,8 @@ static int map_curl_result(http_request_t *r, CURLcode code)
         return 0;
     if (r->cancel_requested)
         return MCP_ECANCELED;
+    if (r->pending_fail)
+        return r->pending_fail;
     if (r->abort_code)
         return r->abort_code;
     long os_errno = 0;
@@ -255,7 +258,7 @@ static int map_curl_result(http_request_t *r, CURLcode code)
 
 static int stopped(http_request_t *r)
 {
-    return r->cancel_requested || r->client->closing;
+    return r->cancel_requested || r->pending_fail || r->client->closing;
 }
 
 static int add_response_header(http_request_t *r, const char *line, size_t len)
@@ -496,7 +499,6 @@ static void sock_close(http_client_t *c, sock_ctx_t *ctx)
 
 static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp, void *socketp)
 {
-    (void)easy;
     http_client_t *c = userp;
     sock_ctx_t *ctx = socketp;
 
@@ -511,11 +513,18 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int action, void *userp, 
         return 0;
     if (!ctx) {
         ctx = mcp_calloc(1, sizeof *ctx);
-        if (!ctx)
-            return -1;
-        if (uv_poll_init_socket(c->loop, &ctx->poll, s) != 0) {
+        int rc = ctx ? uv_poll_init_socket(c->loop, &ctx->poll, s) : MCP_ENOMEM;
+        if (rc) {
+            /* Returning -1 would mark the whole multi handle dead (curl 7.88): fail only this
+             * transfer, from the pump. */
             mcp_free(ctx);
-            return -1;
+            char *priv = NULL;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+            http_request_t *r = (http_request_t *)priv;
+            if (r && !r->pending_fail)
+                r->pending_fail = rc;
+            pump_kick(c);
+            return 0;
         }
         ctx->fd = s;
         ctx->client = c;
@@ -638,9 +647,9 @@ static void on_pump(uv_idle_t *idle)
             int rc = attach(c, r);
             if (rc)
                 move_to_done(c, r, rc);
-        } else if (r->state == REQ_ACTIVE && r->cancel_requested) {
+        } else if (r->state == REQ_ACTIVE && (r->cancel_requested || r->pending_fail)) {
             curl_multi_remove_handle(c->multi, r->easy);
-            move_to_done(c, r, MCP_ECANCELED);
+            move_to_done(c, r, r->cancel_requested ? MCP_ECANCELED : r->pending_fail);
         }
     }
     deliver_done(c, 0);

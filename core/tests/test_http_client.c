@@ -29,6 +29,9 @@
 
 /* ------------------------------------------------------------------ test server */
 
+/* The server allocates with libc directly, not through mcp_malloc: the allocation-failure test
+ * makes mcp_malloc fail and must only hit the client. */
+
 typedef struct server_s server_t;
 
 typedef struct conn_s {
@@ -46,7 +49,8 @@ typedef struct conn_s {
     char x_test[128];
     char ctype[128];
     char expect[64];
-    buf_t body;
+    char body[16384];
+    size_t body_len;
     int sse_step;
     struct conn_s *prev, *next;
 } conn_t;
@@ -74,32 +78,32 @@ typedef struct {
 static void on_written(uv_write_t *req, int status)
 {
     (void)status;
-    mcp_free(req);
+    free(req);
 }
 
 static void conn_write(conn_t *c, const char *data, size_t len)
 {
     if (c->closing)
         return;
-    wreq_t *w = mcp_malloc(sizeof *w + len);
+    wreq_t *w = malloc(sizeof *w + len);
     assert_non_null(w);
     memcpy(w->data, data, len);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
-        mcp_free(w);
+        free(w);
 }
 
 static void conn_printf(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_printf(conn_t *c, const char *fmt, ...)
 {
-    buf_t b;
-    buf_init(&b, 1 << 20);
     va_list ap;
     va_start(ap, fmt);
-    assert_int_equal(buf_vappendf(&b, fmt, ap), 0);
+    char *text = NULL;
+    int n = vasprintf(&text, fmt, ap);
     va_end(ap);
-    conn_write(c, b.data, b.len);
-    buf_free(&b);
+    assert_true(n >= 0);
+    conn_write(c, text, (size_t)n);
+    free(text);
 }
 
 static void conn_chunk(conn_t *c, const char *data)
@@ -110,10 +114,8 @@ static void conn_chunk(conn_t *c, const char *data)
 static void on_conn_handle_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
-    if (--c->handles == 0) {
-        buf_free(&c->body);
-        mcp_free(c);
-    }
+    if (--c->handles == 0)
+        free(c);
 }
 
 static void conn_close(conn_t *c)
@@ -179,25 +181,25 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     conn_t *c = p->data;
-    assert_int_equal(buf_append(&c->body, at, n), 0);
+    assert_true(c->body_len + n < sizeof c->body);
+    memcpy(c->body + c->body_len, at, n);
+    c->body_len += n;
     return 0;
 }
 
 static void echo(conn_t *c)
 {
-    buf_t b;
-    buf_init(&b, 1 << 20);
-    assert_int_equal(buf_appendf(&b, "%s %s x-test=%s ct=%s expect=%s body=", c->method, c->url,
-                                 c->x_test, c->ctype, c->expect),
-                     0);
-    assert_int_equal(buf_append(&b, c->body.data ? c->body.data : "", c->body.len), 0);
+    char *body = NULL;
+    int n = asprintf(&body, "%s %s x-test=%s ct=%s expect=%s body=%.*s", c->method, c->url,
+                     c->x_test, c->ctype, c->expect, (int)c->body_len, c->body);
+    assert_true(n >= 0);
     conn_printf(c,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Reply: yes\r\n"
                 "mcp-session-id: sess-1\r\nX-Folded: first\r\n  second\r\n"
-                "Content-Length: %zu\r\n\r\n",
-                b.len);
-    conn_write(c, b.data, b.len);
-    buf_free(&b);
+                "Content-Length: %d\r\n\r\n",
+                n);
+    conn_write(c, body, (size_t)n);
+    free(body);
 }
 
 static void on_delay_timer(uv_timer_t *t)
@@ -262,7 +264,7 @@ static int on_message_complete(http_parser *p)
         uv_timer_start(&c->timer, on_delay_timer, 30, 0);
     } else if (strcmp(path, "/big") == 0 || strcmp(path, "/bigchunked") == 0) {
         size_t n = (size_t)strtoul(query + 2, NULL, 10); /* "n=" */
-        char *body = mcp_malloc(n + 1);
+        char *body = malloc(n + 1);
         memset(body, 'x', n);
         body[n] = '\0';
         if (strcmp(path, "/big") == 0) {
@@ -273,7 +275,7 @@ static int on_message_complete(http_parser *p)
             conn_chunk(c, body);
             conn_write(c, "0\r\n\r\n", 5);
         }
-        mcp_free(body);
+        free(body);
     } else if (strcmp(path, "/sse") == 0) {
         conn_write(c, sse_head, sizeof sse_head - 1);
         s->sse_conn = c;
@@ -290,7 +292,7 @@ static int on_message_complete(http_parser *p)
     /* ready for the next request on this connection */
     c->url[0] = c->x_test[0] = c->ctype[0] = c->expect[0] = c->field[0] = '\0';
     c->field_done = 0;
-    buf_reset(&c->body);
+    c->body_len = 0;
     return 0;
 }
 
@@ -305,7 +307,7 @@ static const http_parser_settings parser_settings = {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)h;
-    b->base = mcp_malloc(suggested);
+    b->base = malloc(suggested);
     b->len = suggested;
 }
 
@@ -319,16 +321,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         if (c->parser.http_errno != HPE_OK || done != (size_t)nread)
             conn_close(c);
     }
-    mcp_free(b->base);
+    free(b->base);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
 {
     server_t *s = listener->data;
     assert_int_equal(status, 0);
-    conn_t *c = mcp_calloc(1, sizeof *c);
+    conn_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
     c->srv = s;
-    buf_init(&c->body, 1 << 20);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->handles = 2;
@@ -1065,6 +1067,53 @@ static void test_close_idle_client_with_cached_connection(void **state)
     env_close(&e);
 }
 
+/* Make the Nth allocation fail for N = 0, 1, ...: every attempt either fails at once with
+ * MCP_ENOMEM (and the callback never runs) or completes once with 0 or MCP_ENOMEM; ASan and
+ * valgrind check that nothing leaks on any of these paths. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    env_t e;
+    env_open(&e, NULL);
+    char *url = url_of(&e, "/echo");
+    int ok = 0, failed_start = 0, failed_later = 0;
+    for (long n = 0; n < 40; n++) {
+        outcome_t o = {0};
+        o.env = &e;
+        http_request_t *req = NULL;
+        mcp_alloc_fail_after(n);
+        int rc = http_request_new(e.client, "POST", url, &req);
+        if (!rc)
+            rc = http_request_add_header(req, "X-Test", "alloc");
+        if (!rc)
+            rc = http_request_set_body(req, "{}", 2);
+        if (!rc)
+            rc = http_request_start(req, on_done, &o);
+        if (rc) {
+            mcp_alloc_fail_after(-1);
+            assert_int_equal(rc, MCP_ENOMEM);
+            http_request_free(req);
+            failed_start++;
+            continue;
+        }
+        run_until(&e.loop, &o.calls);
+        mcp_alloc_fail_after(-1);
+        assert_int_equal(o.calls, 1);
+        if (o.result == 0) {
+            assert_string_equal(o.body, "POST /echo x-test=alloc ct= expect= body={}");
+            ok++;
+        } else {
+            assert_int_equal(o.result, MCP_ENOMEM);
+            failed_later++;
+        }
+    }
+    assert_true(ok > 0);
+    assert_true(failed_start > 0);
+    assert_true(failed_later > 0);
+    mcp_free(url);
+    env_close(&e);
+}
+
 int main(void)
 {
     mcp_alloc_init();
@@ -1082,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_close_with_requests_in_flight),
         cmocka_unit_test(test_close_from_inside_body_callback),
         cmocka_unit_test(test_close_idle_client_with_cached_connection),
+        cmocka_unit_test(test_allocation_failures),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     http_client_global_cleanup();
