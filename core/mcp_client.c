@@ -62,7 +62,7 @@ struct mcp_client_s {
     uv_loop_t *loop;
     char *name;
     client_state_t state;
-    mcp_transport_t *transport;
+    mcp_client_transport_t *transport;
     int transport_closing; /* ops->close called, waiting for on_transport_closed */
     char *client_name, *client_version, *client_title;
     const char *asked_version;
@@ -767,7 +767,7 @@ int mcp_client_initialize(mcp_client_t *c, uint64_t deadline_ms, mcp_client_init
 
 /* ---- transport events ---- */
 
-int mcp_client_attach_transport(mcp_client_t *c, mcp_transport_t *t)
+int mcp_client_attach_transport(mcp_client_t *c, mcp_client_transport_t *t)
 {
     if (!c || !t || !t->ops || !t->ops->send || !t->ops->close)
         return MCP_EINVAL;
@@ -778,7 +778,7 @@ int mcp_client_attach_transport(mcp_client_t *c, mcp_transport_t *t)
     return 0;
 }
 
-mcp_transport_t *mcp_client_transport(const mcp_client_t *c)
+mcp_client_transport_t *mcp_client_transport(const mcp_client_t *c)
 {
     return c ? c->transport : NULL;
 }

@@ -9,7 +9,7 @@
  * the request id, as the TypeScript SDK does). Requests issued before the session is ready are
  * held and sent, in order, once initialize succeeded.
  *
- * Transports (stdio, Streamable HTTP, legacy SSE) plug in through mcp_transport_t below: the
+ * Transports (stdio, Streamable HTTP, legacy SSE) plug in through mcp_client_transport_t below: the
  * client calls ops->send with one compact JSON-RPC message (never containing a newline) and
  * ops->close once; the transport calls back with mcp_client_on_message for each message it
  * received, mcp_client_on_send_failed when a request could not be delivered (HTTP error status,
@@ -51,40 +51,41 @@
 typedef struct mcp_client_s mcp_client_t;
 typedef struct mcp_client_req_s mcp_client_req_t;
 typedef struct mcp_client_incoming_s mcp_client_incoming_t;
-typedef struct mcp_transport_s mcp_transport_t;
+typedef struct mcp_client_transport_s mcp_client_transport_t;
 
 /* ---- transport interface ---- */
 
-typedef struct mcp_transport_ops_s {
+typedef struct mcp_client_transport_ops_s {
     /* Send one message: `json` (len bytes, compact, no newline) is valid during the call only.
      * `request_id` is the id when the message is one of our requests (so a later delivery
      * failure can name it), NULL for notifications and responses. 0 or a negative code (the
      * request then fails with it). Must not call back into the client: report a failure by
      * the return value now, or with mcp_client_on_send_failed / on_transport_closed later. */
-    int (*send)(mcp_transport_t *t, const char *json, size_t len, const jsonrpc_id_t *request_id);
+    int (*send)(mcp_client_transport_t *t, const char *json, size_t len,
+                const jsonrpc_id_t *request_id);
     /* Begin a graceful close. Must end in mcp_client_on_transport_closed (later, from the loop,
      * or at once). Called at most once, and never after the transport reported closed. */
-    void (*close)(mcp_transport_t *t);
+    void (*close)(mcp_client_transport_t *t);
     /* Optional (NULL): the negotiated version, for transports that must send it on every
      * request (Streamable HTTP's MCP-Protocol-Version). The string is static. */
-    void (*set_protocol_version)(mcp_transport_t *t, const char *version);
+    void (*set_protocol_version)(mcp_client_transport_t *t, const char *version);
     /* Optional (NULL): forget the session (Streamable HTTP's Mcp-Session-Id) before the client
      * re-initializes after mcp_client_on_session_expired. */
-    void (*reset_session)(mcp_transport_t *t);
-} mcp_transport_ops_t;
+    void (*reset_session)(mcp_client_transport_t *t);
+} mcp_client_transport_ops_t;
 
 /* Embed as the first member of a transport's own struct. */
-struct mcp_transport_s {
-    const mcp_transport_ops_t *ops;
+struct mcp_client_transport_s {
+    const mcp_client_transport_ops_t *ops;
     mcp_client_t *client; /* set by mcp_client_attach_transport */
     const char *kind;     /* "stdio", "http", "sse" (static), for logs */
 };
 
 /* Attach a transport (the transport's constructor does this). 0, MCP_EINVAL, or MCP_ESTATE
  * when the client already has one or is closing. */
-int mcp_client_attach_transport(mcp_client_t *client, mcp_transport_t *t);
+int mcp_client_attach_transport(mcp_client_t *client, mcp_client_transport_t *t);
 /* The attached transport, or NULL (none yet, or it reported closed). */
-mcp_transport_t *mcp_client_transport(const mcp_client_t *client);
+mcp_client_transport_t *mcp_client_transport(const mcp_client_t *client);
 /* One received message (or batch) of JSON text; the bytes are valid during the call. */
 void mcp_client_on_message(mcp_client_t *client, const char *data, size_t len);
 /* The request with this id could not be delivered; it fails with err (e.g. MCP_EHTTP). */

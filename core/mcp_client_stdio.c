@@ -14,8 +14,8 @@
 #define STDIO_DEFAULT_MAX_QUEUE   (16u * 1024 * 1024)
 
 typedef struct {
-    mcp_transport_t base; /* first: the client hands us back this pointer */
-    mcp_client_t *client; /* until reported closed */
+    mcp_client_transport_t base; /* first: the client hands us back this pointer */
+    mcp_client_t *client;        /* until reported closed */
     child_t *child;
     linebuf_t lines;
     unsigned grace_ms;
@@ -87,7 +87,7 @@ static void on_exit_cb(child_t *child, int64_t status, int sig, void *ud)
     mcp_free(st);
 }
 
-static int stdio_send(mcp_transport_t *t, const char *json, size_t len,
+static int stdio_send(mcp_client_transport_t *t, const char *json, size_t len,
                       const jsonrpc_id_t *request_id)
 {
     stdio_t *st = (stdio_t *)t;
@@ -98,7 +98,7 @@ static int stdio_send(mcp_transport_t *t, const char *json, size_t len,
     return child_write(st->child, bufs, 2, NULL, NULL);
 }
 
-static void stdio_close(mcp_transport_t *t)
+static void stdio_close(mcp_client_transport_t *t)
 {
     stdio_t *st = (stdio_t *)t;
     if (st->closing)
@@ -107,7 +107,7 @@ static void stdio_close(mcp_transport_t *t)
     child_terminate(st->child, st->grace_ms);
 }
 
-static const mcp_transport_ops_t stdio_ops = {
+static const mcp_client_transport_ops_t stdio_ops = {
     .send = stdio_send,
     .close = stdio_close,
 };
@@ -152,6 +152,6 @@ int mcp_client_stdio_start(mcp_client_t *client, const mcp_client_stdio_options_
 
 child_t *mcp_client_stdio_child(mcp_client_t *client)
 {
-    mcp_transport_t *t = mcp_client_transport(client);
+    mcp_client_transport_t *t = mcp_client_transport(client);
     return t && t->kind == stdio_kind ? ((stdio_t *)t)->child : NULL;
 }

@@ -19,7 +19,7 @@
 #define MAX_SENT 64
 
 typedef struct {
-    mcp_transport_t base;
+    mcp_client_transport_t base;
     char *sent[MAX_SENT];
     int nsent;
     int closes;
@@ -28,7 +28,8 @@ typedef struct {
     int fail_send;
 } fake_t;
 
-static int fake_send(mcp_transport_t *t, const char *json, size_t len, const jsonrpc_id_t *id)
+static int fake_send(mcp_client_transport_t *t, const char *json, size_t len,
+                     const jsonrpc_id_t *id)
 {
     fake_t *f = (fake_t *)t;
     assert_null(memchr(json, '\n', len)); /* one line per message */
@@ -40,24 +41,24 @@ static int fake_send(mcp_transport_t *t, const char *json, size_t len, const jso
     return 0;
 }
 
-static void fake_close(mcp_transport_t *t)
+static void fake_close(mcp_client_transport_t *t)
 {
     fake_t *f = (fake_t *)t;
     f->closes++;
     mcp_client_on_transport_closed(t->client, 0);
 }
 
-static void fake_set_version(mcp_transport_t *t, const char *v)
+static void fake_set_version(mcp_client_transport_t *t, const char *v)
 {
     ((fake_t *)t)->version = v;
 }
 
-static void fake_reset(mcp_transport_t *t)
+static void fake_reset(mcp_client_transport_t *t)
 {
     ((fake_t *)t)->resets++;
 }
 
-static const mcp_transport_ops_t fake_ops = {
+static const mcp_client_transport_ops_t fake_ops = {
     .send = fake_send,
     .close = fake_close,
     .set_protocol_version = fake_set_version,
