@@ -224,10 +224,11 @@ static void finish(http_client_t *c, http_request_t *r)
 
 static int map_curl_result(http_request_t *r, CURLcode code)
 {
-    if (code == CURLE_OK)
-        return 0;
+    /* a cancel that returned 0 promised MCP_ECANCELED, even if the transfer just completed */
     if (r->cancel_requested)
         return MCP_ECANCELED;
+    if (code == CURLE_OK)
+        return 0;
     if (r->pending_fail)
         return r->pending_fail;
     if (r->abort_code)
@@ -240,12 +241,12 @@ static int map_curl_result(http_request_t *r, CURLcode code)
     case CURLE_COULDNT_RESOLVE_HOST: return UV_EAI_NONAME;
     case CURLE_FILESIZE_EXCEEDED: return MCP_ENOBUFS;
     case CURLE_OUT_OF_MEMORY: return MCP_ENOMEM;
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL: return MCP_EINVAL;
+    case CURLE_URL_MALFORMAT: return MCP_EINVAL;
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE: return MCP_ECLOSED;
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR: return os_errno > 0 ? (int)-os_errno : MCP_ECLOSED;
+    case CURLE_UNSUPPORTED_PROTOCOL: /* http/https were checked: this is an HTTP/0.9 reply */
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_BAD_CONTENT_ENCODING:
     case CURLE_HTTP2:

@@ -26,9 +26,9 @@
  * UV_ECONNREFUSED and other UV_E* codes from the socket error; MCP_ENOBUFS (the response body
  * exceeded its maximum, or the response head was larger than HTTP_CLIENT_MAX_HEAD); MCP_ECLOSED
  * (the server closed the connection before a complete response); MCP_EINVAL (bad URL);
- * MCP_EPROTO (malformed HTTP); MCP_ENOMEM; a body or head callback's own negative code; or
- * MCP_EUPSTREAM for any other curl failure. http_request_error() gives readable text (curl's
- * error buffer when curl failed).
+ * MCP_EPROTO (malformed HTTP, e.g. a non-HTTP reply); MCP_ENOMEM; a body or head callback's own
+ * negative code; or MCP_EUPSTREAM for any other curl failure. http_request_error() gives readable
+ * text (curl's error buffer when curl failed).
  *
  * Not done: redirects are not followed; proxies from the environment are ignored (only direct
  * connections); HTTP/2 is not negotiated. curl's own memory is not routed through mcp_malloc. */

@@ -138,6 +138,26 @@ static void conn_close(conn_t *c)
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_t *c = req->data;
+    free(req);
+    conn_close(c);
+}
+
+/* Close after the pending writes went out (uv_close alone would cancel them). */
+static void conn_end(conn_t *c)
+{
+    uv_shutdown_t *req = malloc(sizeof *req);
+    assert_non_null(req);
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(req);
+        conn_close(c);
+    }
+}
+
 static void bounded_append(char *dst, size_t cap, const char *src, size_t n)
 {
     size_t have = strlen(dst);
@@ -257,6 +277,18 @@ static int on_message_complete(http_parser *p)
         echo(c);
     } else if (strcmp(path, "/status/404") == 0) {
         conn_printf(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope");
+    } else if (strcmp(path, "/truncated") == 0) {
+        /* promise 100 bytes, send 10, close */
+        conn_printf(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+        conn_end(c);
+    } else if (strcmp(path, "/manyheaders") == 0) {
+        conn_printf(c, "HTTP/1.1 200 OK\r\n");
+        for (int i = 0; i < HTTP_CLIENT_MAX_HEADERS + 10; i++)
+            conn_printf(c, "X-H%d: %d\r\n", i, i);
+        conn_printf(c, "Content-Length: 0\r\n\r\n");
+    } else if (strcmp(path, "/garbage") == 0) {
+        conn_printf(c, "this is not HTTP\r\n\r\n");
+        conn_end(c);
     } else if (strcmp(path, "/hang") == 0) {
         /* never answer */
     } else if (strcmp(path, "/delay") == 0) {
@@ -787,6 +819,25 @@ static void test_body_limit(void **state)
     env_close(&e);
 }
 
+static void test_bad_responses(void **state)
+{
+    (void)state;
+    env_t e;
+    env_open(&e, NULL);
+    outcome_t trunc = {0}, many = {0}, garbage = {0};
+    start_simple(&e, "GET", "/truncated", &trunc);
+    start_simple(&e, "GET", "/manyheaders", &many);
+    start_simple(&e, "GET", "/garbage", &garbage);
+    run_until_count(&e.loop, &e.dones, 3);
+    /* a disconnect before the response is complete is not a cancellation */
+    assert_int_equal(trunc.result, MCP_ECLOSED);
+    assert_true(strlen(trunc.error) > 0);
+    assert_int_equal(many.result, MCP_ENOBUFS);
+    assert_non_null(strstr(many.error, "response head larger"));
+    assert_int_equal(garbage.result, MCP_EPROTO);
+    env_close(&e);
+}
+
 /* ---- streaming ---- */
 
 typedef struct {
@@ -1126,6 +1177,7 @@ int main(void)
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_bad_responses),
         cmocka_unit_test(test_sse_streaming),
         cmocka_unit_test(test_cancel_stream),
         cmocka_unit_test(test_close_with_requests_in_flight),
