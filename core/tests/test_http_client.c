@@ -608,6 +608,17 @@ static void test_get_post_headers_body(void **state)
     assert_int_equal(big.result, 0);
     assert_int_equal(strncmp(big.body, "PUT /echo x-test= ct= expect= body=aaaa", 39), 0);
 
+    /* a host name (resolved without blocking the loop; ::1 may be tried first and refused) */
+    outcome_t named = {0};
+    url = mcp_asprintf("http://localhost:%d/echo", e.srv.port);
+    assert_int_equal(http_request_new(e.client, "GET", url, &req), 0);
+    mcp_free(url);
+    named.env = &e;
+    assert_int_equal(http_request_start(req, on_done, &named), 0);
+    run_until(&e.loop, &named.calls);
+    assert_int_equal(named.result, 0);
+    assert_string_equal(named.body, "GET /echo x-test= ct= expect= body=");
+
     outcome_t del = {0};
     start_simple(&e, "DELETE", "/echo", &del);
     outcome_t nf = {0};
