@@ -2,6 +2,7 @@
  * (compressed or not), as base64 text and as .hlog text. Whatever decodes must re-encode and
  * decode to identical counts, so a decoder that accepts something it misreads is a finding too. */
 #include "alloc.h"
+#include "buf.h"
 #include "hdr_codec.h"
 #include "hdr_histogram.h"
 #include "hdr_log.h"
@@ -34,6 +35,10 @@ static void check_round_trip(const hdr_histogram_t *h)
     while (hdr_iter_next(&it))
         if (++steps > 100000)
             abort();
+    buf_t text;
+    buf_init(&text, 1 << 20);
+    (void)hdr_hgrm_write(&text, h, 5, 1000.0, false);
+    buf_free(&text);
     hdr_free(again);
     mcp_free(bin);
 }

@@ -355,7 +355,7 @@ static void test_hostile_payloads(void **state)
 {
     (void)state;
     /* zero run past the end: -23552 at index 0 is fine, -23553 is not */
-    uint8_t buf[16];
+    uint8_t buf[2 * HDR_ZIGZAG_MAX_BYTES];
     size_t n = hdr_zigzag_encode(-23553, buf);
     expect_inner_reject(buf, n, (int32_t)n, MCP_EPARSE, "runs past");
     n = hdr_zigzag_encode(-23552, buf);
