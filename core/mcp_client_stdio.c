@@ -62,12 +62,13 @@ static void on_read(child_t *child, char *data, ssize_t n, void *ud)
         linebuf_finish(&st->lines);
     if (st->closing || st->reported)
         return; /* a graceful close completes when the child is reaped */
-    if (!child_exited(child)) {
-        LOG_W("mcp_client", "server closed stdout", "name=%s pid=%d", log_quote(child_name(child)),
+    /* Nothing more can arrive. Usually the child is exiting; one that closed stdout and keeps
+     * running is stopped. Either way the close is reported when it has been reaped, with the
+     * exit status known. */
+    if (!child_exited(child))
+        LOG_D("mcp_client", "server closed stdout", "name=%s pid=%d", log_quote(child_name(child)),
               (int)child_pid(child));
-        child_terminate(child, st->grace_ms);
-    }
-    report_closed(st, MCP_ECLOSED);
+    child_terminate(child, st->grace_ms);
 }
 
 static void on_exit_cb(child_t *child, int64_t status, int sig, void *ud)

@@ -3,10 +3,12 @@
  * Spawns the server as a child (core/child: own process group, dies with us, always reaped),
  * writes each message as one line on its stdin and splits its stdout into lines (linebuf,
  * bounded: an over-long line is logged and skipped). The server's stderr lines are logged with
- * its name (comp=child). The transport reports closed to the client when the server closes its
- * stdout or exits (pending requests then fail with MCP_ECLOSED; the reason given to on_closed is
- * MCP_ECHILD when it died of a signal or exited non-zero, else MCP_ECLOSED); a child that closed
- * stdout but keeps running is terminated. A graceful close (mcp_client_close) closes stdin,
+ * its name (comp=child). The transport reports closed to the client once the server exited and
+ * was reaped (pending requests then fail with MCP_ECLOSED; the reason given to on_closed is
+ * MCP_ECHILD when it died of a signal or exited non-zero, else MCP_ECLOSED); a server that closes
+ * its stdout but keeps running is terminated first (stdin closed, then SIGTERM and SIGKILL after
+ * close_grace_ms each), so its pending requests fail within that time. A graceful close
+ * (mcp_client_close) closes stdin,
  * waits close_grace_ms, sends SIGTERM to the group, waits again, sends SIGKILL, and completes
  * once the child is reaped.
  *
