@@ -268,7 +268,7 @@ static int vstring(vctx_t *v)
             continue;
         }
         v->p++;
-        unsigned cp;
+        unsigned cp = 0;
         if (vhex4(v, &cp))
             return MCP_EPARSE;
         if (cp >= 0xDC00 && cp <= 0xDFFF)
