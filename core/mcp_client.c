@@ -76,6 +76,7 @@ struct mcp_client_s {
     void *ud;
     mcp_client_init_fn init_cb;
     void *init_ud;
+    uint64_t init_deadline_ms; /* also used when re-initializing */
     mcp_client_close_fn close_cb;
     void *close_ud;
     int closed_reason;
@@ -756,6 +757,7 @@ int mcp_client_initialize(mcp_client_t *c, uint64_t deadline_ms, mcp_client_init
         return c->state == CS_CLOSED ? MCP_ECLOSED : MCP_ESTATE;
     c->init_cb = cb;
     c->init_ud = ud;
+    c->init_deadline_ms = deadline_ms;
     c->state = CS_INIT;
     int rc = send_initialize(c, deadline_ms);
     if (rc) {
@@ -822,7 +824,7 @@ void mcp_client_on_session_expired(mcp_client_t *c, const jsonrpc_id_t *request_
     c->state = CS_REINIT;
     if (c->transport && c->transport->ops->reset_session)
         c->transport->ops->reset_session(c->transport);
-    int rc = send_initialize(c, 0);
+    int rc = send_initialize(c, c->init_deadline_ms);
     if (rc) {
         c->state = CS_FAILED;
         set_error(c, "re-initialize failed: %s", mcp_strerror(rc));

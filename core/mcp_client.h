@@ -14,11 +14,12 @@
  * ops->close once; the transport calls back with mcp_client_on_message for each message it
  * received, mcp_client_on_send_failed when a request could not be delivered (HTTP error status,
  * connection refused), mcp_client_on_session_expired when the server forgot the session (HTTP
- * 404 with a session id: the client re-runs initialize after ops->reset_session and resends
- * the request, once), and mcp_client_on_transport_closed exactly once when it can carry nothing
- * more, either by itself (child exited, stream ended: pending requests fail with MCP_ECLOSED) or
- * because ops->close finished. After that call neither side touches the other again and the
- * transport releases itself.
+ * 404 with a session id: the client re-runs initialize after ops->reset_session, with the
+ * deadline given to mcp_client_initialize, and then sends the same request text with the same
+ * id again, once; other requests report their own expiry), and mcp_client_on_transport_closed
+ * exactly once when it can carry nothing more, either by itself (child exited, stream ended:
+ * pending requests fail with MCP_ECLOSED) or because ops->close finished. After that call neither
+ * side touches the other again and the transport releases itself.
  *
  * Callback rules (the project's libuv rules):
  * - A request's callback runs exactly once for every request that mcp_client_request accepted:
