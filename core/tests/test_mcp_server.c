@@ -1689,6 +1689,81 @@ static void test_alloc_failures(void **state)
     fx_teardown(&fx);
 }
 
+static void res_path(mcp_call_t *call, const char *uri, const mcp_uri_vars_t *vars, void *ud)
+{
+    (void)ud;
+    assert_int_equal(vars->count, 1);
+    assert_string_equal(mcp_uri_vars_get(vars, "path"), "a/b/c.txt");
+    mcp_call_reply_resource_text(call, uri, NULL, "file");
+}
+
+/* Full JSON definitions pass through unchanged (conformance json-schema-2020-12). */
+static void test_json_definitions(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_setup(&fx);
+    const char *tool_text =
+        "{\"name\":\"json_schema_2020_12_tool\",\"description\":\"d\",\"inputSchema\":{"
+        "\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","
+        "\"$defs\":{\"address\":{\"type\":\"object\",\"properties\":{\"street\":{\"type\":"
+        "\"string\"},\"city\":{\"type\":\"string\"}}}},\"properties\":{\"name\":{\"type\":"
+        "\"string\"},\"address\":{\"$ref\":\"#/$defs/address\"}},\"additionalProperties\":false},"
+        "\"icons\":[{\"src\":\"data:image/png;base64,AA==\"}],\"x-extra\":1}";
+    cJSON *tool = cJSON_Parse(tool_text);
+    assert_int_equal(mcp_server_add_tool_json(fx.server, tool, tool_plain, "ok"), 0);
+    assert_int_equal(mcp_server_add_tool_json(fx.server, tool, tool_plain, "ok"), MCP_EEXISTS);
+    cJSON *res = cJSON_Parse("{\"uri\":\"test://r\",\"name\":\"r\",\"size\":3,"
+                             "\"annotations\":{\"priority\":0.5}}");
+    assert_int_equal(mcp_server_add_resource_json(fx.server, res, res_static, NULL), 0);
+    cJSON *bad = cJSON_Parse("{\"uri\":\"test://nameless\"}");
+    assert_int_equal(mcp_server_add_resource_json(fx.server, bad, res_static, NULL), MCP_EINVAL);
+    cJSON_Delete(bad);
+    cJSON *tpl = cJSON_Parse("{\"uriTemplate\":\"file:///{+path}\",\"name\":\"files\"}");
+    assert_int_equal(mcp_server_add_template_json(fx.server, tpl, res_path, NULL), 0);
+    cJSON *prompt = cJSON_Parse("{\"name\":\"p2\",\"description\":\"d\",\"arguments\":[{"
+                                "\"name\":\"id\",\"required\":true}]}");
+    assert_int_equal(mcp_server_add_prompt_json(fx.server, prompt, prompt_args, NULL), 0);
+
+    tt_t t;
+    handshake(&fx, &t, "2025-11-25", "{}", 1);
+    assert_int_equal(rx(&t, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}", NULL, NULL),
+                     0);
+    cJSON *tools = cJSON_GetObjectItem(result_of(only(&t)), "tools");
+    cJSON *listed = cJSON_GetArrayItem(tools, cJSON_GetArraySize(tools) - 1);
+    assert_true(cJSON_Compare(listed, tool, 1));
+    tt_clear(&t);
+    assert_int_equal(
+        rx(&t, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"resources/list\"}", NULL, NULL), 0);
+    cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(result_of(only(&t)), "resources"), 1);
+    assert_true(cJSON_Compare(r, res, 1));
+    tt_clear(&t);
+    /* {+path} spans slashes. */
+    assert_int_equal(rx(&t,
+                        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resources/read\","
+                        "\"params\":{\"uri\":\"file:///a/b/c.txt\"}}",
+                        NULL, NULL),
+                     0);
+    cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(result_of(only(&t)), "contents"), 0);
+    assert_string_equal(cJSON_GetObjectItem(c0, "text")->valuestring, "file");
+    assert_null(cJSON_GetObjectItem(c0, "mimeType"));
+    tt_clear(&t);
+    /* A required argument declared in JSON is enforced. */
+    assert_int_equal(rx(&t,
+                        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"prompts/get\","
+                        "\"params\":{\"name\":\"p2\"}}",
+                        NULL, NULL),
+                     0);
+    expect_error(only(&t), JSONRPC_INVALID_PARAMS, "missing required argument \"id\"");
+    tt_clear(&t);
+    cJSON_Delete(tool);
+    cJSON_Delete(res);
+    cJSON_Delete(tpl);
+    cJSON_Delete(prompt);
+    tt_free(&t);
+    fx_teardown(&fx);
+}
+
 int main(void)
 {
     mcp_alloc_init();
@@ -1712,6 +1787,7 @@ int main(void)
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_method_override),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_json_definitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
