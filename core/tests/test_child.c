@@ -248,6 +248,29 @@ static void test_stderr_lines(void **state)
     ctx_done(&t);
 }
 
+static void test_stderr_line_bounded(void **state)
+{
+    (void)state;
+    ctx_t t;
+    ctx_init(&t);
+    const char *args[] = {"-c", "printf '%0100d\\n' 0 >&2; echo short >&2; printf '%0100d' 0 >&2",
+                          NULL};
+    child_options_t o = {.file = "/bin/sh",
+                         .args = args,
+                         .max_stderr_line = 16,
+                         .on_exit = on_exit_cb,
+                         .on_stderr = on_line_cb,
+                         .userdata = &t};
+    child_t *c;
+    assert_int_equal(child_spawn(&t.loop, &o, &c), 0);
+    run_until(&t, &t.exits);
+    /* Over-long lines (also an unterminated last one) are skipped, the stream goes on. */
+    assert_int_equal(t.nlines, 1);
+    assert_string_equal(t.lines[0], "short");
+    child_close(c);
+    ctx_done(&t);
+}
+
 static buf_t captured;
 
 static void capture_sink(log_level_t level, const char *line, void *ud)
@@ -652,6 +675,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_exit_at_once_then_write),
         cmocka_unit_test(test_killed_by_signal),
         cmocka_unit_test(test_stderr_lines),
+        cmocka_unit_test(test_stderr_line_bounded),
         cmocka_unit_test(test_stderr_logged_with_name),
         cmocka_unit_test(test_terminate_on_stdin_eof),
         cmocka_unit_test(test_terminate_sigterm),
