@@ -1048,7 +1048,8 @@ static int req_split_target(http_conn_t *c, http_req_t *r)
         /* absolute-form ("http://host/p?q") or authority-form (CONNECT) */
         struct http_parser_url u;
         http_parser_url_init(&u);
-        if (http_parser_parse_url(t, tl, r->method == HTTP_CONNECT, &u) != 0) {
+        if (http_parser_parse_url(t, tl, r->method == HTTP_CONNECT, &u) != 0 ||
+            !(u.field_set & (1u << UF_HOST))) {
             c->err_status = 400;
             return -1;
         }
@@ -2018,7 +2019,7 @@ int http_resp_header(http_req_t *req, const char *name, const char *value)
     rc = rc ? rc : buf_append(&req->rhdr, ": ", 2);
     rc = rc ? rc : buf_append_str(&req->rhdr, value);
     rc = rc ? rc : buf_append(&req->rhdr, "\r\n", 2);
-    if (rc) {
+    if (rc && req->rhdr.data) {
         req->rhdr.len = mark;
         req->rhdr.data[mark] = '\0';
     }
