@@ -1351,7 +1351,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     if (c->closing)
         return;
     if (nread > 0) {
-        c->last_active = uv_now(c->srv->loop);
+        /* Reads do not count as activity for the idle timer: bytes that start no request
+         * (stray CRLFs) must not keep a connection open forever. */
         if (c->stop_parsing)
             return; /* lingering, or after the connection's last request */
         size_t used = conn_feed(c, b->base, (size_t)nread);

@@ -326,6 +326,9 @@ static void h_hello(http_req_t *req, void *ud)
 {
     fx_t *fx = ud;
     fx->handled++;
+    assert_null(http_req_userdata(req)); /* recycled requests start clean */
+    http_req_set_userdata(req, fx);
+    assert_ptr_equal(http_req_userdata(req), fx);
     assert_int_equal(http_resp_header(req, "X-Request-Id", http_req_id_str(req)), 0);
     assert_int_equal(http_respond(req, 200, "application/json", "{\"ok\":true}", 11), 0);
 }
