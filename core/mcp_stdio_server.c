@@ -44,6 +44,8 @@ struct mcp_stdio_server_s {
     int status;
     mcp_stdio_closed_fn on_closed;
     void *ud;
+    mcp_stdio_send_filter_fn filter;
+    void *filter_ud;
     char rbuf[READ_CHUNK];
 };
 
@@ -158,11 +160,15 @@ static int write_file(int fd, const char *data, size_t len)
     return 0;
 }
 
-static int write_line(mcp_stdio_server_t *io, const char *json, size_t len)
+/* Write data (plus a newline when `newline`) as one piece of output. */
+static int write_bytes(mcp_stdio_server_t *io, const char *json, size_t len, int newline)
 {
     if (io->write_error || io->handles_closing)
         return MCP_ECLOSED;
-    if (len + 1 > io->max_output - io->queued) {
+    size_t total = len + (newline ? 1 : 0);
+    if (total == 0)
+        return 0;
+    if (total > io->max_output - io->queued) {
         LOG_E(COMP, "output queue full: the client does not read; closing", "queued=%zu max=%zu",
               io->queued, io->max_output);
         io->write_error = 1;
@@ -172,7 +178,7 @@ static int write_line(mcp_stdio_server_t *io, const char *json, size_t len)
     if (io->out_kind == KIND_FILE) {
         char nl = '\n';
         int rc = write_file(io->out_fd, json, len);
-        if (!rc)
+        if (!rc && newline)
             rc = write_file(io->out_fd, &nl, 1);
         if (rc) {
             io->write_error = 1;
@@ -180,14 +186,15 @@ static int write_line(mcp_stdio_server_t *io, const char *json, size_t len)
         }
         return rc;
     }
-    wreq_t *w = mcp_malloc(sizeof(*w) + len + 1);
+    wreq_t *w = mcp_malloc(sizeof(*w) + total);
     if (!w)
         return MCP_ENOMEM;
     w->io = io;
-    w->len = len + 1;
+    w->len = total;
     memcpy(w->data, json, len);
-    w->data[len] = '\n';
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)(len + 1));
+    if (newline)
+        w->data[len] = '\n';
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
     int rc = uv_write(&w->req, &io->out.stream, &buf, 1, on_write);
     if (rc) {
         mcp_free(w);
@@ -203,12 +210,23 @@ static int write_line(mcp_stdio_server_t *io, const char *json, size_t len)
     return 0;
 }
 
+static int write_line(mcp_stdio_server_t *io, const char *json, size_t len)
+{
+    return write_bytes(io, json, len, 1);
+}
+
 /* ---- session ops ---- */
 
 static int op_send(void *ctx, const char *json, size_t len, const mcp_send_info_t *info)
 {
-    (void)info; /* one stream: every message goes to the same output */
-    return write_line(ctx, json, len);
+    mcp_stdio_server_t *io = ctx;
+    /* one stream: every message goes to the same output */
+    if (io->filter) {
+        int rc = io->filter(io, json, len, info, io->filter_ud);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
+    return write_line(io, json, len);
 }
 
 static void op_drained(void *ctx)
@@ -477,4 +495,15 @@ void mcp_stdio_server_close(mcp_stdio_server_t *io)
 mcp_session_t *mcp_stdio_server_session(mcp_stdio_server_t *io)
 {
     return io->session;
+}
+
+void mcp_stdio_server_set_send_filter(mcp_stdio_server_t *io, mcp_stdio_send_filter_fn fn, void *ud)
+{
+    io->filter = fn;
+    io->filter_ud = ud;
+}
+
+int mcp_stdio_server_write_raw(mcp_stdio_server_t *io, const char *data, size_t len)
+{
+    return write_bytes(io, data, len, 0);
 }

@@ -52,4 +52,17 @@ void mcp_stdio_server_close(mcp_stdio_server_t *io);
 /* The session, or NULL once it was closed. */
 mcp_session_t *mcp_stdio_server_session(mcp_stdio_server_t *io);
 
+/* Send filter (fault injection in mcp-mock): sees every message the session sends, before it is
+ * written. Return 0 to write it as usual (after writing anything extra first, e.g. a noise line);
+ * 1 when the filter took care of it (wrote other bytes with mcp_stdio_server_write_raw, closed
+ * the transport, or kept it to write later); a negative code to fail the send with it. The
+ * filter may call mcp_stdio_server_close (the close happens from the loop). fn NULL removes. */
+typedef int (*mcp_stdio_send_filter_fn)(mcp_stdio_server_t *io, const char *json, size_t len,
+                                        const mcp_send_info_t *info, void *ud);
+void mcp_stdio_server_set_send_filter(mcp_stdio_server_t *io, mcp_stdio_send_filter_fn fn,
+                                      void *ud);
+/* Queue bytes verbatim (no newline added), bounded like every other output. 0, MCP_ECLOSED,
+ * MCP_ENOBUFS (the transport then closes), MCP_ENOMEM or a write error. */
+int mcp_stdio_server_write_raw(mcp_stdio_server_t *io, const char *data, size_t len);
+
 #endif
