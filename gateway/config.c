@@ -202,8 +202,6 @@ static int parse_yaml(ctx_t *c, const char *text, size_t len, cJSON **out)
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&parser);
-    if (rc == MCP_EPARSE)
-        return MCP_EPARSE;
     return rc;
 }
 
@@ -689,8 +687,7 @@ static int load_server(ctx_t *c, const cJSON *e, size_t order, gw_server_config_
         "command", "args", "env", "cwd", "endpoint", "url", "headers", "timeout", "tool_timeouts"};
     if ((rc = check_keys(&cat, cfg, "config", cfg_keys, sizeof cfg_keys / sizeof *cfg_keys)))
         return rc;
-    /* timeout: seconds in the seed format (FastAPI heritage) when below 1000, else ms? No:
-     * ambiguity is worse than verbosity, so `timeout` is seconds, like the seed. */
+    /* `timeout` is in seconds, as in the seed format; internally everything is ms. */
     if ((rc = get_num(&cat, cfg, "timeout", 0, 0, 86400, 0, &d)))
         return rc;
     s->timeout_ms = (uint64_t)(d * 1000.0);
@@ -752,7 +749,6 @@ static int load_settings(ctx_t *c, const cJSON *g, gw_settings_t *s)
                                        "reconnect",
                                        "security"};
     int rc;
-    const cJSON *empty = NULL;
     cJSON *placeholder = NULL;
     if (!g) {
         placeholder = cJSON_CreateObject();
@@ -860,7 +856,6 @@ static int load_settings(ctx_t *c, const cJSON *g, gw_settings_t *s)
             rc = bad(&sat, "api_keys", "key %zu is shorter than 16 characters", i);
             goto out;
         }
-    (void)empty;
 out:
     cJSON_Delete(placeholder);
     return rc;
@@ -935,7 +930,8 @@ static int read_any(ctx_t *c, const char *text, size_t len, cJSON **out)
             stop = text;
         for (const char *p = text; p < stop; p++)
             line += *p == '\n';
-        return fail(c, line, NULL, "invalid JSON") == MCP_EINVAL ? MCP_EPARSE : MCP_EPARSE;
+        fail(c, line, NULL, "invalid JSON");
+        return MCP_EPARSE;
     }
     return parse_yaml(c, text, len, out);
 }
