@@ -893,6 +893,78 @@ static void free_server(gw_server_config_t *s)
     free_strlist(&s->deny_tools);
 }
 
+void gw_server_config_clear(gw_server_config_t *s)
+{
+    if (!s)
+        return;
+    free_server(s);
+    memset(s, 0, sizeof *s);
+}
+
+static int copy_strlist(gw_strlist_t *dst, const gw_strlist_t *src)
+{
+    *dst = (gw_strlist_t){0};
+    if (!src->count)
+        return 0;
+    dst->items = mcp_calloc(src->count, sizeof *dst->items);
+    if (!dst->items)
+        return MCP_ENOMEM;
+    for (; dst->count < src->count; dst->count++)
+        if (!(dst->items[dst->count] = mcp_strdup(src->items[dst->count])))
+            return MCP_ENOMEM;
+    return 0;
+}
+
+static int copy_map(gw_kv_t **dst, size_t *dst_n, const gw_kv_t *src, size_t n)
+{
+    *dst = NULL;
+    *dst_n = 0;
+    if (!n)
+        return 0;
+    if (!(*dst = mcp_calloc(n, sizeof **dst)))
+        return MCP_ENOMEM;
+    for (; *dst_n < n; (*dst_n)++) {
+        gw_kv_t *kv = &(*dst)[*dst_n];
+        kv->key = mcp_strdup(src[*dst_n].key);
+        kv->value = mcp_strdup(src[*dst_n].value);
+        if (!kv->key || !kv->value) {
+            (*dst_n)++; /* so the partial pair is freed */
+            return MCP_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int copy_str(char **dst, const char *src)
+{
+    *dst = src ? mcp_strdup(src) : NULL;
+    return src && !*dst ? MCP_ENOMEM : 0;
+}
+
+int gw_server_config_copy(gw_server_config_t *dst, const gw_server_config_t *src)
+{
+    *dst = *src;
+    /* Start from no owned pointers, so a failure half-way frees only what was copied. */
+    dst->name = dst->command = dst->cwd = dst->endpoint = NULL;
+    dst->args = dst->allow_tools = dst->deny_tools = (gw_strlist_t){0};
+    dst->env = dst->headers = dst->tool_timeouts = NULL;
+    dst->env_count = dst->header_count = dst->tool_timeout_count = 0;
+    int rc = 0;
+    if (copy_str(&dst->name, src->name) || copy_str(&dst->command, src->command) ||
+        copy_str(&dst->cwd, src->cwd) || copy_str(&dst->endpoint, src->endpoint) ||
+        copy_strlist(&dst->args, &src->args) ||
+        copy_strlist(&dst->allow_tools, &src->allow_tools) ||
+        copy_strlist(&dst->deny_tools, &src->deny_tools) ||
+        copy_map(&dst->env, &dst->env_count, src->env, src->env_count) ||
+        copy_map(&dst->headers, &dst->header_count, src->headers, src->header_count) ||
+        copy_map(&dst->tool_timeouts, &dst->tool_timeout_count, src->tool_timeouts,
+                 src->tool_timeout_count))
+        rc = MCP_ENOMEM;
+    if (rc)
+        gw_server_config_clear(dst);
+    return rc;
+}
+
 void gw_config_free(gw_config_t *cfg)
 {
     if (!cfg)

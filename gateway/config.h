@@ -129,6 +129,11 @@ int gw_config_migrate(const char *text, size_t len, const char *path, char **out
  * order, priority, prefix, critical, allow/deny and timeouts, which apply without a reconnect). */
 int gw_server_config_same_connection(const gw_server_config_t *a, const gw_server_config_t *b);
 const gw_server_config_t *gw_config_server(const gw_config_t *cfg, const char *name);
+/* Deep copy of one server entry into *dst (overwritten; release with gw_server_config_clear).
+ * 0 or MCP_ENOMEM (dst then holds nothing). */
+int gw_server_config_copy(gw_server_config_t *dst, const gw_server_config_t *src);
+/* Free what a server entry holds (from gw_server_config_copy) and zero it. */
+void gw_server_config_clear(gw_server_config_t *s);
 
 const char *gw_transport_name(gw_transport_t t);
 const char *gw_mode_name(gw_mode_t m);
