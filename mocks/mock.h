@@ -32,6 +32,11 @@ typedef struct mock_options_s {
     size_t page_size;       /* --page-size N for list pagination (0: framework default) */
     size_t max_rows;        /* database: --max-rows N (default 1000) */
     const char *llm_script; /* llm: --script FILE (planner rules; default built in) */
+    /* Set by main.c on Streamable HTTP (NULL elsewhere): end the SSE stream that carries `call`
+     * without answering it, so the client resumes with Last-Event-ID (SSE polling, SEP-1699;
+     * the everything kind's test_reconnection). 0 or a negative code. */
+    int (*end_call_stream)(void *transport_ud, mcp_call_t *call);
+    void *transport_ud;
 } mock_options_t;
 
 typedef struct mock_kind_s {
