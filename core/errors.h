@@ -22,7 +22,8 @@
     X(HTTP, "unexpected HTTP status")                    \
     X(UPSTREAM, "upstream error")                        \
     X(CHILD, "child process failed")                     \
-    X(DENIED, "permission denied")
+    X(DENIED, "permission denied")                       \
+    X(UNAVAILABLE, "upstream unavailable")
 
 #define MCP_ERRNO_BASE (-30000)
 
