@@ -2,6 +2,7 @@
 
 #include "alloc.h"
 #include "errors.h"
+#include "rng.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -19,45 +20,9 @@ const char *fault_type_name(fault_type_t type)
     return type < FAULT_TYPE_COUNT ? type_names[type] : "unknown";
 }
 
-/* ---- random streams: splitmix64 seeds xoshiro256** (public-domain algorithms) ---- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xoshiro_next(uint64_t s[4])
-{
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, 1). */
-static double next_unit(uint64_t s[4])
-{
-    return (double)(xoshiro_next(s) >> 11) * 0x1.0p-53;
-}
-
 static void seed_rule(fault_rule_t *rule, uint64_t seed, size_t index)
 {
-    uint64_t x = seed ^ (0x6a09e667f3bcc909u * (index + 1));
-    for (int i = 0; i < 4; i++)
-        rule->rng[i] = splitmix64(&x);
+    rng_seed_stream(&rule->rng, seed, index);
 }
 
 /* ---- parsing ---- */
@@ -444,7 +409,7 @@ static int rule_fires(fault_rule_t *rule, const char *method, const char *tool)
     if (rule->times && rule->fired >= rule->times)
         return 0;
     /* Draw even when probability is 1 so the stream position depends only on the sequence. */
-    if (next_unit(rule->rng) >= rule->probability)
+    if (rng_unit(&rule->rng) >= rule->probability)
         return 0;
     rule->fired++;
     return 1;
@@ -454,11 +419,11 @@ double fault_rule_sample_ms(fault_rule_t *rule)
 {
     switch (rule->dist) {
     case FAULT_DIST_UNIFORM:
-        return rule->min_ms + (rule->max_ms - rule->min_ms) * next_unit(rule->rng);
+        return rule->min_ms + (rule->max_ms - rule->min_ms) * rng_unit(&rule->rng);
     case FAULT_DIST_NORMAL: {
         /* Box-Muller; 1 - u keeps the logarithm's argument in (0, 1]. */
-        double u1 = 1.0 - next_unit(rule->rng);
-        double u2 = next_unit(rule->rng);
+        double u1 = 1.0 - rng_unit(&rule->rng);
+        double u2 = rng_unit(&rule->rng);
         double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
         double v = rule->mean_ms + rule->stddev_ms * z;
         return v < 0 ? 0 : v;
@@ -497,7 +462,7 @@ const fault_rule_t *fault_set_find_type(fault_set_t *set, fault_type_t type)
         if (rule->type != type)
             continue;
         rule->matched++;
-        if (rule->probability >= 1.0 || next_unit(rule->rng) < rule->probability) {
+        if (rule->probability >= 1.0 || rng_unit(&rule->rng) < rule->probability) {
             rule->fired++;
             return rule;
         }

@@ -47,6 +47,8 @@
 #ifndef MOCK_FAULTS_H
 #define MOCK_FAULTS_H
 
+#include "rng.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,7 +103,7 @@ typedef struct fault_rule_s {
     int retry_after;
     cJSON *source; /* the rule as given, for GET /_mock/faults */
     /* state */
-    uint64_t rng[4];
+    rng_t rng;
     uint64_t matched;
     uint64_t fired;
 } fault_rule_t;

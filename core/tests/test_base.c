@@ -11,6 +11,7 @@
 #include "envexpand.h"
 #include "errors.h"
 #include "log.h"
+#include "rng.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,31 @@ static void test_clock(void **state)
     assert_string_equal(ts, "2023-11-14T22:13:20.123Z");
 }
 
+static void test_rng(void **state)
+{
+    (void)state;
+    rng_t a, b, c;
+    rng_seed(&a, 42);
+    rng_seed(&b, 42);
+    rng_seed_stream(&c, 42, 1);
+    int differs = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = rng_next(&a);
+        assert_true(x == rng_next(&b));
+        differs |= x != rng_next(&c);
+        double u = rng_unit(&a);
+        assert_true(u >= 0 && u < 1);
+        assert_true(rng_below(&a, 7) < 7);
+    }
+    assert_true(differs);
+    /* rng_below is close to uniform */
+    int counts[4] = {0};
+    for (int i = 0; i < 40000; i++)
+        counts[rng_below(&b, 4)]++;
+    for (int i = 0; i < 4; i++)
+        assert_in_range(counts[i], 9500, 10500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_envexpand),
         cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_clock),
+        cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
