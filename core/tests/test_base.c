@@ -185,6 +185,8 @@ static void test_rng(void **state)
         uint64_t x = rng_next(&a);
         assert_true(x == rng_next(&b));
         differs |= x != rng_next(&c);
+    }
+    for (int i = 0; i < 1000; i++) {
         double u = rng_unit(&a);
         assert_true(u >= 0 && u < 1);
         assert_true(rng_below(&a, 7) < 7);
