@@ -732,6 +732,21 @@ static int load_server(ctx_t *c, const cJSON *e, size_t order, gw_server_config_
     return 0;
 }
 
+/* A nested settings object named by its full path (a string literal such as "gateway.cache"):
+ * its keys checked; *out NULL when absent; *sub reports errors under that path. */
+static int section(at_t *parent, const cJSON *g, const char *path, const char *const *keys,
+                   size_t nkeys, const cJSON **out, at_t *sub)
+{
+    *sub = *parent;
+    sub->where = path;
+    *out = cJSON_GetObjectItemCaseSensitive(g, strrchr(path, '.') + 1);
+    if (!*out)
+        return 0;
+    if (!cJSON_IsObject(*out))
+        return bad(sub, "", "must be an object");
+    return check_keys(sub, *out, "", keys, nkeys);
+}
+
 static int load_settings(ctx_t *c, const cJSON *g, gw_settings_t *s)
 {
     at_t at = {c, "gateway", line_of(g)};
@@ -787,43 +802,37 @@ static int load_settings(ctx_t *c, const cJSON *g, gw_settings_t *s)
         (rc = get_u64(&at, g, "health_interval_ms", 30000, &s->health_interval_ms)))
         goto out;
 
-    const cJSON *cache = cJSON_GetObjectItemCaseSensitive(g, "cache");
-    at_t cat = {c, "gateway.cache", at.line};
     static const char *const cache_keys[] = {"enabled", "ttl_ms", "max_bytes"};
-    if (cache && !cJSON_IsObject(cache)) {
-        rc = bad(&cat, "", "must be an object");
+    const cJSON *cache;
+    at_t cat;
+    if ((rc = section(&at, g, "gateway.cache", cache_keys, sizeof cache_keys / sizeof *cache_keys,
+                      &cache, &cat)))
         goto out;
-    }
-    if ((cache && (rc = check_keys(&cat, cache, "", cache_keys, 3))) ||
-        (rc = get_bool(&cat, cache, "enabled", 1, &s->cache_enabled)) ||
+    if ((rc = get_bool(&cat, cache, "enabled", 1, &s->cache_enabled)) ||
         (rc = get_u64(&cat, cache, "ttl_ms", 60000, &s->cache_ttl_ms)) ||
         (rc = get_u64(&cat, cache, "max_bytes", 16u << 20, &s->cache_max_bytes)))
         goto out;
 
-    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(g, "circuit_breaker");
-    at_t bat = {c, "gateway.circuit_breaker", at.line};
     static const char *const cb_keys[] = {"enabled", "failure_threshold", "reset_timeout_ms"};
-    if (cb && !cJSON_IsObject(cb)) {
-        rc = bad(&bat, "", "must be an object");
+    const cJSON *cb;
+    at_t bat;
+    if ((rc = section(&at, g, "gateway.circuit_breaker", cb_keys, sizeof cb_keys / sizeof *cb_keys,
+                      &cb, &bat)))
         goto out;
-    }
-    if ((cb && (rc = check_keys(&bat, cb, "", cb_keys, 3))) ||
-        (rc = get_bool(&bat, cb, "enabled", 1, &s->breaker_enabled)) ||
+    if ((rc = get_bool(&bat, cb, "enabled", 1, &s->breaker_enabled)) ||
         (rc = get_num(&bat, cb, "failure_threshold", 5, 1, 1e6, 1, &d)))
         goto out;
     s->breaker_threshold = (uint32_t)d;
     if ((rc = get_u64(&bat, cb, "reset_timeout_ms", 60000, &s->breaker_reset_ms)))
         goto out;
 
-    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(g, "reconnect");
-    at_t rat = {c, "gateway.reconnect", at.line};
     static const char *const rec_keys[] = {"initial_ms", "max_ms"};
-    if (rec && !cJSON_IsObject(rec)) {
-        rc = bad(&rat, "", "must be an object");
+    const cJSON *rec;
+    at_t rat;
+    if ((rc = section(&at, g, "gateway.reconnect", rec_keys, sizeof rec_keys / sizeof *rec_keys,
+                      &rec, &rat)))
         goto out;
-    }
-    if ((rec && (rc = check_keys(&rat, rec, "", rec_keys, 2))) ||
-        (rc = get_u64(&rat, rec, "initial_ms", 500, &s->reconnect_initial_ms)) ||
+    if ((rc = get_u64(&rat, rec, "initial_ms", 500, &s->reconnect_initial_ms)) ||
         (rc = get_u64(&rat, rec, "max_ms", 30000, &s->reconnect_max_ms)))
         goto out;
     if (s->reconnect_max_ms < s->reconnect_initial_ms) {
@@ -831,17 +840,15 @@ static int load_settings(ctx_t *c, const cJSON *g, gw_settings_t *s)
         goto out;
     }
 
-    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(g, "security");
-    at_t sat = {c, "gateway.security", at.line};
     static const char *const sec_keys[] = {"api_keys",         "auth_all_routes", "rate_limit_rps",
                                            "rate_limit_burst", "cors_origins",    "allowed_hosts",
                                            "max_body_bytes"};
-    if (sec && !cJSON_IsObject(sec)) {
-        rc = bad(&sat, "", "must be an object");
+    const cJSON *sec;
+    at_t sat;
+    if ((rc = section(&at, g, "gateway.security", sec_keys, sizeof sec_keys / sizeof *sec_keys,
+                      &sec, &sat)))
         goto out;
-    }
-    if ((sec && (rc = check_keys(&sat, sec, "", sec_keys, 7))) ||
-        (rc = get_strlist(&sat, sec, "api_keys", &s->api_keys)) ||
+    if ((rc = get_strlist(&sat, sec, "api_keys", &s->api_keys)) ||
         (rc = get_bool(&sat, sec, "auth_all_routes", 0, &s->auth_all_routes)) ||
         (rc = get_num(&sat, sec, "rate_limit_rps", 0, 0, 1e9, 0, &s->rate_limit_rps)) ||
         (rc = get_num(&sat, sec, "rate_limit_burst", 0, 0, 1e9, 1, &d)))
