@@ -10,6 +10,7 @@
 #include <http_parser.h>
 
 #include <ctype.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1646,6 +1647,18 @@ static int copy_hosts(mcp_http_server_t *t, const char *const *list)
     return 0;
 }
 
+/* A client that vanishes must show up as EPIPE on the socket, not kill the process (libuv
+ * writes to sockets with write(2)). Only the default disposition is replaced. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
 int mcp_http_server_new(uv_loop_t *loop, mcp_server_t *server, const mcp_http_config_t *cfg,
                         mcp_http_server_t **out)
 {
@@ -1680,6 +1693,7 @@ int mcp_http_server_new(uv_loop_t *loop, mcp_server_t *server, const mcp_http_co
     mcp_http_server_t *t = mcp_calloc(1, sizeof(*t));
     if (!t)
         return MCP_ENOMEM;
+    ignore_sigpipe();
     t->loop = loop;
     t->server = server;
     t->cfg = c;

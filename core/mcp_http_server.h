@@ -90,7 +90,8 @@
  * transport (http_server_shutdown) no later than the loop iteration that calls
  * mcp_http_server_close; requests that still arrive before the callback get 503. Freeing the
  * mcp_server_t first is allowed too (the transport forgets those sessions). Everything runs on
- * the loop thread and allocates through alloc.h. */
+ * the loop thread and allocates through alloc.h. Creating a transport sets SIGPIPE to ignored
+ * (when it is at its default), so a vanished client is a write error, not a dead process. */
 #ifndef MCP_HTTP_SERVER_TRANSPORT_H
 #define MCP_HTTP_SERVER_TRANSPORT_H
 
