@@ -1136,8 +1136,9 @@ static void add_sse_headers(hsess_t *hs, http_req_t *req)
         (void)http_resp_header(req, HDR_SESSION, hs->id);
 }
 
-/* Start the SSE response of st on req (held by the caller until now). */
-static void stream_attach(stream_t *st, http_req_t *req, int priming)
+/* Start the SSE response of st on req (held by the caller until now); a priming event with
+ * sequence number priming_seq (0: none) goes first. */
+static void stream_attach(stream_t *st, http_req_t *req, uint64_t priming_seq)
 {
     hsess_t *hs = st->hs;
     mcp_http_server_t *t = hs->t;
@@ -1154,14 +1155,14 @@ static void stream_attach(stream_t *st, http_req_t *req, int priming)
     }
     http_req_on_close(req, on_stream_close, st);
     http_req_on_drain(req, on_stream_drain, st);
-    if (priming) {
+    if (priming_seq) {
         char ev[128];
         int n =
             t->cfg.retry_ms >= 0
                 ? snprintf(ev, sizeof(ev), "id: %" PRIu32 "_%" PRIu64 "\nretry: %ld\ndata: \n\n",
-                           st->num, ++hs->next_seq, t->cfg.retry_ms)
+                           st->num, priming_seq, t->cfg.retry_ms)
                 : snprintf(ev, sizeof(ev), "id: %" PRIu32 "_%" PRIu64 "\ndata: \n\n", st->num,
-                           ++hs->next_seq);
+                           priming_seq);
         (void)http_stream_write(req, ev, (size_t)n);
     }
 }
@@ -1306,6 +1307,9 @@ static void handle_post(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
     } else if (created && !info.initialize) {
         status = 400;
         err = "Bad Request: Mcp-Session-Id header is required";
+    } else if (!created && info.initialize && !info.batch && st->done && st->pend_head &&
+               strstr(st->pend_head->json, "\"error\"")) {
+        status = 400; /* initialize on an initialized session: the -32600 reply */
     }
     if (status) {
         if (err || !st->pend_head) {
@@ -1339,8 +1343,11 @@ static void handle_post(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
     }
     if (created)
         LOG_D(COMP, "session initialized", "session=%s", mcp_session_label(hs->session));
-    stream_attach(st, req, wants_priming(hs, req));
+    /* The priming id must sort before the messages gathered so far (replay goes by order). */
+    uint64_t pseq = wants_priming(hs, req) ? ++hs->next_seq : 0;
+    st->mode = M_SSE;
     pend_to_events(st);
+    stream_attach(st, req, pseq);
     stream_flush(st);
     if (st->disconnect && st->req)
         stream_end(st);
@@ -1412,7 +1419,7 @@ static void handle_get(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
         }
     }
     touch(hs);
-    stream_attach(st, req, wants_priming(hs, req));
+    stream_attach(st, req, wants_priming(hs, req) ? ++hs->next_seq : 0);
     stream_flush(st);
 }
 

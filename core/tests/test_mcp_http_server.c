@@ -833,6 +833,11 @@ static void test_rejections(void **state)
     assert_int_equal(x->status, 200);
     xfree(x);
 
+    /* initialize on an initialized session. */
+    expect_error(raw(&fx, "POST", mkhdrs(&h, ACCEPT_BOTH, CT_JSON, sid, NULL, NULL),
+                     INIT_BODY("2025-11-25")),
+                 400, -32600);
+
     /* A DNS-rebinding initialize creates nothing. */
     expect_error(raw(&fx, "POST",
                      mkhdrs(&h, ACCEPT_BOTH, CT_JSON, NULL, NULL, "Host: evil.example.com"),
