@@ -401,16 +401,9 @@ static int write_ready_file(const char *path, const char *text)
     return rc ? rc : 0;
 }
 
+/* The ready file first: whoever sees the line may read the file at once. */
 static int announce(app_t *app, const char *url)
 {
-    FILE *out = app->transport == T_STDIO ? stderr : stdout;
-    if (url)
-        fprintf(out, "mcp-mock ready kind=%s transport=%s url=%s pid=%d\n", app->mopts.kind,
-                transport_names[app->transport], url, (int)getpid());
-    else
-        fprintf(out, "mcp-mock ready kind=%s transport=%s pid=%d\n", app->mopts.kind,
-                transport_names[app->transport], (int)getpid());
-    fflush(out);
     if (app->ready_file) {
         int rc = write_ready_file(app->ready_file, url ? url : "stdio");
         if (rc) {
@@ -419,6 +412,14 @@ static int announce(app_t *app, const char *url)
             return rc;
         }
     }
+    FILE *out = app->transport == T_STDIO ? stderr : stdout;
+    if (url)
+        fprintf(out, "mcp-mock ready kind=%s transport=%s url=%s pid=%d\n", app->mopts.kind,
+                transport_names[app->transport], url, (int)getpid());
+    else
+        fprintf(out, "mcp-mock ready kind=%s transport=%s pid=%d\n", app->mopts.kind,
+                transport_names[app->transport], (int)getpid());
+    fflush(out);
     return 0;
 }
 
