@@ -1343,14 +1343,13 @@ int mcp_client_http_start(mcp_client_t *client, const mcp_client_http_options_t 
         t->headers = mcp_calloc(opts->nheaders, sizeof *t->headers);
         if (!t->headers)
             rc = MCP_ENOMEM;
-        for (size_t i = 0; !rc && i < opts->nheaders; i++, t->nheaders++) {
+        for (size_t i = 0; !rc && i < opts->nheaders; i++) {
+            t->nheaders++; /* a partly filled slot is freed too */
             t->headers[i].name = mcp_strdup(opts->headers[i].name);
             t->headers[i].value = mcp_strdup(opts->headers[i].value);
             if (!t->headers[i].name || !t->headers[i].value)
                 rc = MCP_ENOMEM;
         }
-        if (rc && t->headers)
-            t->nheaders++; /* the partly filled slot is freed too */
     }
     if (rc) {
         ht_free_unstarted(t);

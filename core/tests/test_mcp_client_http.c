@@ -52,6 +52,7 @@ typedef struct fake_s {
     int legacy;             /* legacy transport; POST elsewhere than /message: 405 */
     const char *endpoint;   /* legacy endpoint event data */
     int delay_endpoint;     /* legacy: no endpoint event until fake_send_endpoint */
+    int resume_empty;       /* GET with Last-Event-ID: a stream that ends at once, empty */
     char valid_session[32]; /* "" when the session was dropped */
     int session_gen;
     /* records */
@@ -422,6 +423,10 @@ static void fake_get(fake_t *f, http_req_t *req)
         return;
     }
     start_sse(req);
+    if (lei && f->resume_empty) {
+        http_stream_end(req);
+        return;
+    }
     hold(f, req);
     if (f->resume_id.type != JSONRPC_ID_NONE) {
         sse_send(req, "e2", -1, "");
@@ -904,6 +909,57 @@ static void test_sse_resume_after_retry(void **state)
     env_teardown(&e);
 }
 
+static void test_reconnections_bounded(void **state)
+{
+    (void)state;
+    env_t e;
+    mcp_client_http_options_t o = {.max_reconnects = 3};
+    env_setup(&e, "/mcp", MCP_HTTP_STREAMABLE, &o);
+    e.f.retry_ms = 20;
+    e.f.resume_empty = 1; /* every resumption brings nothing */
+    env_init(&e);
+    RUN_UNTIL(&e, e.f.get_stream != NULL); /* or the fake would answer there */
+    call_t k;
+    call_tool(&e, &k, "resume", NULL, 10000, 0, NULL);
+    RUN_UNTIL(&e, k.done);
+    assert_int_equal(k.status, MCP_ECLOSED);
+    mcp_client_http_stats_t s;
+    stats(&e, &s);
+    assert_int_equal(s.resumes, 4); /* the first one, then 3 more that brought nothing */
+    env_teardown(&e);
+}
+
+static void test_start_allocation_failures(void **state)
+{
+    (void)state;
+    mcp_client_http_header_t hdr = {"Authorization", "Bearer x"};
+    int succeeded = 0;
+    for (long n = 0; n < 200 && !succeeded; n++) {
+        for (int mode = MCP_HTTP_STREAMABLE; mode <= MCP_HTTP_AUTO; mode++) {
+            env_t e;
+            env_setup(&e, NULL, MCP_HTTP_STREAMABLE, NULL);
+            char url[128];
+            snprintf(url, sizeof url, "%s/sse", e.f.base);
+            e.f.legacy = 1;
+            e.f.endpoint = "/message";
+            mcp_client_http_options_t o = {
+                .url = url, .mode = (mcp_client_http_mode_t)mode, .headers = &hdr, .nheaders = 1};
+            mcp_alloc_fail_after(n);
+            int rc = mcp_client_http_start(e.c, &o);
+            mcp_alloc_fail_after(-1);
+            if (rc == 0) {
+                succeeded = mode == MCP_HTTP_AUTO;
+                assert_int_equal(mcp_client_http_mode(e.c), mode);
+            } else {
+                assert_int_equal(rc, MCP_ENOMEM);
+                assert_int_equal(mcp_client_http_mode(e.c), MCP_EINVAL); /* nothing attached */
+            }
+            env_teardown(&e);
+        }
+    }
+    assert_true(succeeded);
+}
+
 static void test_stream_end_without_id_fails(void **state)
 {
     (void)state;
@@ -1253,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_notification_answered_with_json),
         cmocka_unit_test(test_session_expiry_reinitializes),
         cmocka_unit_test(test_sse_resume_after_retry),
+        cmocka_unit_test(test_reconnections_bounded),
         cmocka_unit_test(test_stream_end_without_id_fails),
         cmocka_unit_test(test_error_statuses),
         cmocka_unit_test(test_connection_refused),
@@ -1269,6 +1326,7 @@ int main(void)
         cmocka_unit_test(test_elicitation_round_trip),
         cmocka_unit_test(test_event_too_big),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_start_allocation_failures),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     http_client_global_cleanup();
