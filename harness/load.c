@@ -774,7 +774,7 @@ static void conn_request_over(conn_t *c, bool keep)
     } else {
         conn_idle(c);
     }
-    if (run->sending_done && run->in_flight == 0)
+    if (run->sending_done && run->in_flight == 0 && run->bl_len == 0)
         maybe_finish(run);
 }
 
@@ -790,7 +790,7 @@ static void conn_fail(conn_t *c, load_err_class_t cls)
         run->in_flight--;
         conn_close(c);
         vu_next(c, CONNECT_BACKOFF_MS * UINT64_C(1000000));
-        if (run->sending_done && run->in_flight == 0)
+        if (run->sending_done && run->in_flight == 0 && run->bl_len == 0)
             maybe_finish(run);
         return;
     }
@@ -1160,7 +1160,7 @@ static void conn_idle(conn_t *c)
         }
         return;
     }
-    if (run->bl_len > 0 && !run->sending_done) {
+    if (run->bl_len > 0) {
         pending_t p = run->backlog[run->bl_head];
         run->bl_head = (run->bl_head + 1) % run->max_outstanding;
         run->bl_len--;
@@ -1220,14 +1220,8 @@ static uint64_t phase_arrival_abs(load_run_t *run, size_t phase, uint64_t k)
     return v < end ? v : end;
 }
 
-static void stop_sending(load_run_t *run, uint64_t now)
+static void drop_backlog(load_run_t *run)
 {
-    if (run->sending_done)
-        return;
-    run->sending_done = true;
-    run->sending_end = now;
-    uv_timer_stop(&run->sched_timer);
-    /* Arrivals still waiting for a connection will never be sent. */
     while (run->bl_len > 0) {
         pending_t p = run->backlog[run->bl_head];
         run->bl_head = (run->bl_head + 1) % run->max_outstanding;
@@ -1235,7 +1229,18 @@ static void stop_sending(load_run_t *run, uint64_t now)
         account(run, p.tmpl, p.phase, c_dropped, 0);
         run->iv_dropped++;
     }
-    if (run->in_flight == 0)
+}
+
+/* The schedule is over: arrivals still waiting for a connection are sent as connections free
+ * up (they belong to the offered load; their wait is in the corrected latency). */
+static void stop_sending(load_run_t *run, uint64_t now)
+{
+    if (run->sending_done)
+        return;
+    run->sending_done = true;
+    run->sending_end = now;
+    uv_timer_stop(&run->sched_timer);
+    if (run->in_flight == 0 && run->bl_len == 0)
         maybe_finish(run);
 }
 
@@ -1538,7 +1543,7 @@ static void begin_shutdown(load_run_t *run)
 static void maybe_finish(load_run_t *run)
 {
     if (!run->shutting_down) {
-        if (run->sending_done && run->in_flight == 0)
+        if (run->sending_done && run->in_flight == 0 && run->bl_len == 0)
             begin_shutdown(run);
         return;
     }
@@ -1617,8 +1622,9 @@ void load_run_abort(load_run_t *run, int reason)
         return;
     run->aborted = true;
     run->result->abort_reason = reason;
-    /* Abandon requests in flight: they are neither answers nor failures. */
+    /* Abandon requests in flight (neither answers nor failures); waiting ones are dropped. */
     run->in_flight = 0;
+    drop_backlog(run);
     uv_timer_stop(&run->sched_timer);
     stop_sending(run, uv_hrtime());
     begin_shutdown(run);

@@ -7,13 +7,19 @@
  * dispatched. A request goes out on a free keep-alive connection; when none is free it waits in a
  * backlog and is counted as *late* (its latency is still measured from the intended time). When
  * in-flight plus backlog reach `max_outstanding` further requests are *dropped* (counted, never
- * sent). The *corrected* histogram records (response complete - intended send time); the
- * *uncorrected* one (response complete - actual write), so a server stall shows in the first and
- * hardly in the second (coordinated omission, HARNESS-BRIEF 2.1).
+ * sent). When the schedule ends, arrivals still in the backlog are sent as connections free up
+ * (the run ends when they are answered); only an abort drops them. The *corrected* histogram
+ * records (response complete - intended send time); the *uncorrected* one (response complete -
+ * actual send, i.e. the moment the request was handed to a connection, a new connection's
+ * connect included), so a server stall shows in the first and hardly in the second (coordinated
+ * omission, HARNESS-BRIEF 2.1). The scheduler is one uv timer (millisecond resolution) that
+ * emits every arrival due on each tick (catch-up), so rates well above 1000/s go out in
+ * per-millisecond bursts, as with wrk2.
  *
  * Closed loop (LOAD_MODEL_CLOSED, like wrk / k6 constant-vus): `concurrency` loops per phase,
- * each owning one connection, send a request, wait for the answer, optionally think, repeat. The
- * uncorrected histogram records (complete - write); the corrected one records the same value
+ * each owning one connection, send a request, wait for the answer, optionally think, repeat (a
+ * loop whose connect failed waits 10 ms before the next attempt). The uncorrected histogram
+ * records (complete - send); the corrected one records the same value
  * with HdrHistogram's expected-interval back-fill (hdr_record_corrected_value) when
  * `expected_interval_us` is set, and is identical to the uncorrected one otherwise.
  *
@@ -104,7 +110,8 @@ typedef struct load_spec_s {
     /* The mix; when n_templates is 0 one template "GET path" is used. */
     const load_template_t *templates;
     size_t n_templates;
-    uint64_t timeout_ms;           /* per request, from the write (incl. connect); default 10000 */
+    uint64_t timeout_ms;           /* per request, from the actual send (incl. connect, not the
+                                 wait in the backlog); default 10000 */
     uint32_t max_outstanding;      /* open loop: in flight + backlog cap; default 4 * connections
                                       (at least connections) */
     int ok_status_class;           /* success = status / 100 == this; 0 -> 2 (2xx) */
@@ -135,23 +142,22 @@ typedef enum {
 const char *load_err_class_name(load_err_class_t c);
 
 typedef struct load_counters_s {
-    uint64_t scheduled; /* open: intended sends (sent + dropped + still unsent at the end);
-                           closed: equals sent */
+    uint64_t scheduled; /* open: intended sends (= sent + dropped); closed: = sent */
     uint64_t sent;      /* requests written (or attempted: connect failures count) */
     uint64_t completed; /* complete HTTP responses (ok + status + body failures) */
     uint64_t ok;
     uint64_t failed;                  /* sum of errors[] */
     uint64_t errors[LOAD_ERR_COUNT_]; /* by class */
     uint64_t late;                    /* open: waited for a free connection */
-    uint64_t dropped;                 /* open: not sent (max_outstanding, or unsent at the end) */
-    uint64_t max_lag_ns;              /* open: largest (actual write - intended time) */
+    uint64_t dropped;                 /* open: never sent (max_outstanding reached, or abort) */
+    uint64_t max_lag_ns;              /* open: largest (actual send - intended time) */
     uint64_t bytes_sent, bytes_received;
 } load_counters_t;
 
 typedef struct load_template_result_s {
     char *name;
     hdr_histogram_t *corrected;   /* ns, from intended send time (open) / back-filled (closed) */
-    hdr_histogram_t *uncorrected; /* ns, from the actual write */
+    hdr_histogram_t *uncorrected; /* ns, from the actual send */
     load_counters_t counters;     /* scheduled/late/dropped/max_lag per template too */
 } load_template_result_t;
 
