@@ -1167,11 +1167,14 @@ static void stream_attach(stream_t *st, http_req_t *req, uint64_t priming_seq)
     }
 }
 
+/* Priming events (empty data) only go to clients that know to skip them: the session's
+ * negotiated version decides (the conformance suite sends an older MCP-Protocol-Version on a
+ * 2025-11-25 session and still expects them); before negotiation, the header does. */
 static int wants_priming(hsess_t *hs, const http_req_t *req)
 {
-    const char *v = http_req_header(req, HDR_VERSION);
-    if (!v && hs->session)
-        v = mcp_session_protocol_version(hs->session);
+    const char *v = hs->session ? mcp_session_protocol_version(hs->session) : NULL;
+    if (!v)
+        v = http_req_header(req, HDR_VERSION);
     return v && mcp_version_has_sse_priming(v);
 }
 
