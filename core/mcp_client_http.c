@@ -467,13 +467,26 @@ static int x_start(ht_t *t, xchg_t *x, const char *method, const char *url, cons
 
 /* ---- sending ---- */
 
+/* 1 when the message's method is `method`. mcp_client's messages (jsonrpc_build_*) put "jsonrpc",
+ * "id" and "method" before "params", so the first "method" member is the message's own. */
+static int method_is(const char *json, size_t len, const char *method)
+{
+    const char *p = memmem(json, len, "\"method\":\"", 10);
+    if (!p)
+        return 0;
+    p += 10;
+    size_t rest = len - (size_t)(p - json), n = strlen(method);
+    return rest > n && memcmp(p, method, n) == 0 && p[n] == '"';
+}
+
 /* The session gave up on a request (deadline or cancel): stop its POST stream or resumption. */
 static void abort_cancelled(ht_t *t, const char *json, size_t len)
 {
     cJSON *msg = cJSON_ParseWithLength(json, len);
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(msg, "params"), "requestId");
-    if (cJSON_IsNumber(rid)) {
+    const char *method = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "method"));
+    if (cJSON_IsNumber(rid) && method && strcmp(method, MCP_NOTIFY_CANCELLED) == 0) {
         int64_t id = (int64_t)rid->valuedouble;
         for (xchg_t *x = t->xs; x; x = x->next)
             if ((x->kind == XK_POST || x->kind == XK_RESUME) && !x->cancelled && id_is(&x->id, id))
@@ -488,9 +501,8 @@ static int post_message(ht_t *t, const char *json, size_t len, const jsonrpc_id_
     if (!x)
         return MCP_ENOMEM;
     if (id) {
-        x->is_init = memmem(json, len, HT_METHOD_INITIALIZE, strlen(HT_METHOD_INITIALIZE)) != NULL;
-    } else if (t->want_standalone &&
-               memmem(json, len, HT_METHOD_INITIALIZED, strlen(HT_METHOD_INITIALIZED))) {
+        x->is_init = method_is(json, len, MCP_METHOD_INITIALIZE);
+    } else if (t->want_standalone && method_is(json, len, MCP_NOTIFY_INITIALIZED)) {
         t->want_standalone = 0;
         x->opens_standalone = 1;
     }
@@ -507,7 +519,7 @@ static int post_message(ht_t *t, const char *json, size_t len, const jsonrpc_id_
     }
     if (probe)
         t->probe = x;
-    if (!id && memmem(json, len, HT_METHOD_CANCELLED, strlen(HT_METHOD_CANCELLED)))
+    if (!id && method_is(json, len, MCP_NOTIFY_CANCELLED))
         abort_cancelled(t, json, len);
     return 0;
 }
@@ -879,8 +891,8 @@ static int on_head(http_request_t *req, void *ud)
             x->body = BODY_DISCARD; /* 202, or a body nobody asked for (tolerated) */
         else if (is_sse)
             x->body = BODY_SSE;
-        else if (ct_is(ct, "application/json"))
-            x->body = BODY_JSON;
+        else if (x->status != 202 && x->status != 204)
+            x->body = BODY_JSON; /* application/json, or a server that mislabels it */
         break;
     case XK_LEGACY_POST: x->body = ok ? BODY_DISCARD : BODY_ERROR; break;
     case XK_DELETE: x->body = BODY_DISCARD; break;
@@ -973,7 +985,7 @@ static void done_post(ht_t *t, xchg_t *x, int result)
         return;
     }
     if (status_ok(st)) {
-        if (x->body == BODY_JSON && result == 0)
+        if (x->body == BODY_JSON && result == 0 && x->buf.len)
             deliver(t, x->buf.data, x->buf.len);
         if (x->opens_standalone && result == 0)
             open_standalone(t);

@@ -53,7 +53,8 @@ typedef struct fake_s {
     const char *endpoint;   /* legacy endpoint event data */
     int delay_endpoint;     /* legacy: no endpoint event until fake_send_endpoint */
     int resume_empty;       /* GET with Last-Event-ID: a stream that ends at once, empty */
-    char valid_session[32]; /* "" when the session was dropped */
+    char valid_session[32]; /* the newest session */
+    int dropped_upto;       /* sessions sess-1 .. sess-N were dropped (404) */
     int session_gen;
     /* records */
     int n_init, n_posts, n_gets, n_deletes, n_notifications, n_responses, n_legacy_posts;
@@ -103,6 +104,13 @@ static void fake_req_gone(http_req_t *req, void *ud)
         if (f->held[i] == req)
             f->held[i] = NULL;
     http_req_abort(req);
+}
+
+/* "sess-N" issued and not dropped. */
+static int session_ok(const fake_t *f, const char *sid)
+{
+    int n = 0;
+    return sid && sscanf(sid, "sess-%d", &n) == 1 && n > f->dropped_upto && n <= f->session_gen;
 }
 
 static void hold(fake_t *f, http_req_t *req)
@@ -367,7 +375,7 @@ static void fake_post(fake_t *f, http_req_t *req)
             jsonrpc_msg_free(&m);
             return;
         }
-        if (strcmp(sid, f->valid_session) != 0) {
+        if (!session_ok(f, sid)) {
             respond_json(req, 404,
                          "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32001,"
                          "\"message\":\"Session not found\"}}");
@@ -417,8 +425,7 @@ static void fake_get(fake_t *f, http_req_t *req)
         http_respond(req, f->get_status, "text/plain", "no", 2);
         return;
     }
-    if (f->sessions && (!http_req_header(req, "Mcp-Session-Id") ||
-                        strcmp(http_req_header(req, "Mcp-Session-Id"), f->valid_session) != 0)) {
+    if (f->sessions && !session_ok(f, http_req_header(req, "Mcp-Session-Id"))) {
         http_respond(req, 404, "text/plain", "no session", 10);
         return;
     }
@@ -865,7 +872,7 @@ static void test_session_expiry_reinitializes(void **state)
     env_init(&e);
     assert_string_equal(mcp_client_http_session_id(e.c), "sess-1");
     RUN_UNTIL(&e, e.f.n_notifications == 1); /* notifications/initialized got through */
-    e.f.valid_session[0] = '\0';             /* the server forgets the session: 404 from now on */
+    e.f.dropped_upto = e.f.session_gen;      /* the server forgets the session: 404 from now on */
     call_t k;
     call_sync(&e, &k, "echo", "{\"text\":\"again\"}");
     assert_int_equal(k.status, 0);
@@ -1265,6 +1272,67 @@ static void test_event_too_big(void **state)
     env_teardown(&e);
 }
 
+static void http_closed(http_client_t *h, void *ud)
+{
+    (void)h;
+    *(int *)ud = 1;
+}
+
+static void on_init2(mcp_client_t *c, int status, void *ud)
+{
+    (void)c;
+    *(int *)ud = status == 0 ? 1 : -1;
+}
+
+static void on_closed2(mcp_client_t *c, void *ud)
+{
+    (void)c;
+    *(int *)ud = 1;
+}
+
+static void test_shared_http_client(void **state)
+{
+    (void)state;
+    env_t e;
+    env_setup(&e, NULL, MCP_HTTP_STREAMABLE, NULL);
+    e.f.sessions = 1;
+    http_client_t *shared;
+    assert_int_equal(http_client_new(&e.loop, NULL, &shared), 0);
+    char url[128];
+    snprintf(url, sizeof url, "%s/mcp", e.f.base);
+    mcp_client_http_options_t o = {.url = url, .http = shared};
+    assert_int_equal(mcp_client_http_start(e.c, &o), 0);
+    mcp_client_t *c2;
+    mcp_client_options_t co = {.name = "second"};
+    assert_int_equal(mcp_client_new(&e.loop, &co, &c2), 0);
+    assert_int_equal(mcp_client_http_start(c2, &o), 0);
+    int ready2 = 0;
+    assert_int_equal(mcp_client_initialize(c2, 5000, on_init2, &ready2), 0);
+    env_init(&e);
+    RUN_UNTIL(&e, ready2 != 0);
+    assert_int_equal(ready2, 1);
+    /* two sessions on one connection pool */
+    assert_non_null(mcp_client_http_session_id(c2));
+    assert_non_null(mcp_client_http_session_id(e.c));
+    assert_string_not_equal(mcp_client_http_session_id(c2), mcp_client_http_session_id(e.c));
+    RUN_UNTIL(&e, e.f.get_stream != NULL);
+    int closed2 = 0;
+    mcp_client_close(c2, on_closed2, &closed2);
+    RUN_UNTIL(&e, closed2);
+    call_t k;
+    call_sync(&e, &k, "echo", "{\"text\":\"shared\"}");
+    assert_string_equal(k.text, "shared");
+    mcp_client_close(e.c, on_client_closed, &e);
+    RUN_UNTIL(&e, e.close_done);
+    e.c = NULL;
+    assert_int_equal(e.f.n_deletes, 2);
+    assert_int_equal(http_client_active(shared), 0);
+    int hclosed = 0;
+    http_client_close(shared, http_closed, &hclosed);
+    RUN_UNTIL(&e, hclosed);
+    env_teardown(&e);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -1325,6 +1393,7 @@ int main(void)
         cmocka_unit_test(test_deadline_aborts_stream),
         cmocka_unit_test(test_elicitation_round_trip),
         cmocka_unit_test(test_event_too_big),
+        cmocka_unit_test(test_shared_http_client),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_start_allocation_failures),
     };
