@@ -3,17 +3,19 @@
  *
  * Streamable HTTP. Every message is its own POST to the endpoint with `Accept: application/json,
  * text/event-stream`, `Content-Type: application/json`, the Mcp-Session-Id once the server gave
- * one (taken from any 2xx response that carries it), `MCP-Protocol-Version` once a version of
- * 2025-06-18 or later was negotiated, and the configured extra headers (whose values are never
- * logged). Several POSTs run at once (one connection each, reused by libcurl). A response body is
- * either JSON (one message or a batch, delivered when complete) or an SSE stream parsed
- * incrementally, so progress, log messages and server->client requests reach the session before
- * the response. 202 (or any 2xx with a JSON body) answers a notification or response; bodies
- * that match no request are left to mcp_client, which ignores them. Failures of a request's POST
- * reach the session as mcp_client_on_send_failed: the connection error (UV_ECONNREFUSED...),
- * MCP_EHTTP for an HTTP error status (logged with the status and the start of the body), or,
- * when the error body is a JSON-RPC error for that request, that error is delivered as the
- * response (the request completes with MCP_EUPSTREAM and the server's message). A 404 to a
+ * one (from the response to initialize, or any 2xx POST response while none is known),
+ * `MCP-Protocol-Version` once a version of 2025-06-18 or later was negotiated, and the configured
+ * extra headers (whose values are never logged). Several POSTs run at once (one connection each,
+ * reused by libcurl). A response body is either JSON (one message or a batch, delivered when
+ * complete) or an SSE stream parsed incrementally, so progress, log messages and server->client
+ * requests reach the session before the response (a 2xx body that is not SSE is read as JSON
+ * whatever its label; 202 and 204 carry none). A notification or response is answered with 202; any
+ * other 2xx is tolerated and its body ignored (the conformance `initialize` mock answers 200
+ * {"result":{}}); messages that match no request are left to mcp_client, which ignores them.
+ * Failures of a request's POST reach the session as mcp_client_on_send_failed: the connection error
+ * (UV_ECONNREFUSED...), MCP_EHTTP for an HTTP error status (logged with the status and the start of
+ * the body), or, when the error body is a JSON-RPC error for that request, that error is delivered
+ * as the response (the request completes with MCP_EUPSTREAM and the server's message). A 404 to a
  * message that carried the session id is mcp_client_on_session_expired: the session
  * re-initializes (ops->reset_session forgets the session id and version) and resends once.
  *
