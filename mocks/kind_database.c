@@ -279,8 +279,6 @@ static cJSON *db_json_text(const unsigned char *s, size_t n)
 {
     buf_t b;
     buf_init(&b, n * 3 + 16);
-    if (buf_reserve(&b, n + 1) != 0)
-        return NULL;
     size_t i = 0;
     while (i < n) {
         unsigned char c = s[i];
