@@ -102,6 +102,7 @@ typedef struct db_state_s {
     /* Tables and views with a registered schema resource (sorted, owned). */
     char **tables;
     size_t table_count;
+    long long schema_version; /* PRAGMA schema_version when the resources were last synced */
 } db_state_t;
 
 /* ---- small helpers ---- */
@@ -416,10 +417,17 @@ static int db_only_comments(db_state_t *st, const char *tail)
     char saved_deny[sizeof st->deny];
     memcpy(saved_deny, st->deny, sizeof saved_deny);
     st->mode = DB_MODE_NONE;
-    sqlite3_stmt *next = NULL;
-    int rc = sqlite3_prepare_v2(st->db, tail, -1, &next, NULL);
-    int only = rc == SQLITE_OK && next == NULL;
-    sqlite3_finalize(next);
+    int only = 1;
+    while (only && *tail) {
+        sqlite3_stmt *next = NULL;
+        const char *rest = NULL;
+        int rc = sqlite3_prepare_v2(st->db, tail, -1, &next, &rest);
+        only = rc == SQLITE_OK && next == NULL;
+        sqlite3_finalize(next);
+        if (!rest || rest == tail)
+            break; /* nothing consumed: only whitespace and comments were left */
+        tail = rest;
+    }
     st->mode = saved_mode;
     memcpy(st->deny, saved_deny, sizeof saved_deny);
     return only;
@@ -527,6 +535,11 @@ static void db_execute(db_state_t *st, const char *sql, db_mode_t mode, const ch
     sqlite3_stmt *stmt = NULL;
     const char *tail = NULL;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, &tail);
+    /* Empty statements (lone semicolons) before the first real one are skipped. */
+    while (rc == SQLITE_OK && !stmt && tail && *tail && tail != sql) {
+        sql = tail;
+        rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, &tail);
+    }
     if (rc != SQLITE_OK) {
         out->error = db_sqlite_error(st, rc);
         goto done;
@@ -751,9 +764,27 @@ static int db_add_schema_resource(db_state_t *st, const char *table)
     return rc;
 }
 
-/* Make the schema resources match the tables (after setup and after every change). */
+static long long db_schema_version(db_state_t *st)
+{
+    long long v = -1;
+    db_begin(st, DB_MODE_READ, "internal lookup");
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA schema_version", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    db_end(st);
+    return v;
+}
+
+/* Make the schema resources match the tables (after setup and after every change): new tables
+ * are added and dropped ones removed (list_changed), and when the schema changed, subscribers
+ * of the remaining ones get notifications/resources/updated. */
 static int db_sync_resources(db_state_t *st)
 {
+    long long version = db_schema_version(st);
+    int schema_changed = st->tables && version != st->schema_version;
+    st->schema_version = version;
     char **now = NULL;
     size_t n = 0;
     int rc = db_list_tables(st, &now, &n);
@@ -783,6 +814,12 @@ static int db_sync_resources(db_state_t *st)
     db_free_names(st->tables, st->table_count);
     st->tables = now;
     st->table_count = n;
+    for (size_t j = 0; schema_changed && j < n; j++) {
+        char *uri = db_schema_uri(now[j]);
+        if (uri)
+            mcp_server_notify_resource_updated(st->server, uri);
+        mcp_free(uri);
+    }
     return rc;
 }
 

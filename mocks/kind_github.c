@@ -1344,7 +1344,8 @@ static int gh_in_flags(const gh_query_t *q, const char *const *names, size_t n)
             continue;
         char buf[128];
         snprintf(buf, sizeof buf, "%s", q->terms[i].value);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
             for (size_t k = 0; k < n; k++)
                 if (strcasecmp(tok, names[k]) == 0)
                     flags |= 1 << k;
@@ -2113,7 +2114,8 @@ static int gh_issue_label_fn(const char *value, const void *ctx)
     /* label:"a","b" means either. */
     char buf[256];
     snprintf(buf, sizeof buf, "%s", value);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         if (gh_array_has_string(gh_arr(((const gh_issue_ctx_t *)ctx)->item, "labels"), tok, 1))
             return 1;
     return 0;

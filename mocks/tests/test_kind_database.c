@@ -169,6 +169,7 @@ static void test_read_query(void **state)
     assert_true(scalar(&t, "PRAGMA query_only") == 1);
     /* Comments and a trailing semicolon are one statement. */
     assert_true(scalar(&t, "-- lead\nSELECT 7; /* trailing */ -- end\n") == 7);
+    assert_true(scalar(&t, "; ;SELECT 8;;") == 8);
 
     /* Value types: real, NULL, blob, integers beyond 2^53, invalid UTF-8, repeated names. */
     expect_text(&t, "read_query",
@@ -262,6 +263,11 @@ static void test_read_only_enforced(void **state)
         snprintf(args, sizeof args, "{\"%s\":\"SELECT 1; DELETE FROM orders\"}", key);
         ktc_expect_error_contains(&t, read_tools[i], args, "only one SQL statement per call");
         snprintf(args, sizeof args, "{\"%s\":\"SELECT 1;; ; DROP TABLE orders; --\"}", key);
+        ktc_expect_error_contains(&t, read_tools[i], args, "only one SQL statement per call");
+        snprintf(args, sizeof args,
+                 "{\"%s\":\"SELECT 1; -- x\\n; /* y */ ;PRAGMA "
+                 "query_only=0\"}",
+                 key);
         ktc_expect_error_contains(&t, read_tools[i], args, "only one SQL statement per call");
     }
     struct stat sb;
@@ -644,6 +650,20 @@ static void test_writable(void **state)
                 "{\"query\":\"CREATE TABLE top3 AS SELECT id FROM products ORDER BY id LIMIT 3\"}",
                 "Table created successfully");
     assert_true(scalar(&t, "SELECT sum(id) FROM top3") == 101 + 102 + 103);
+    /* Subscribers of a table's schema hear about ALTER TABLE; data changes are not schema. */
+    cJSON_Delete(ktc_request(&t, "resources/subscribe",
+                             cJSON_Parse("{\"uri\":\"sqlite://main/promos/schema\"}"), NULL));
+    expect_text(&t, "write_query", "{\"query\":\"INSERT INTO promos (code) VALUES ('X')\"}",
+                "{\"affected_rows\":1}");
+    ktc_flush(&t);
+    assert_int_equal(ktc_count_notes(&t, "notifications/resources/updated"), 0);
+    expect_text(&t, "write_query", "{\"query\":\"ALTER TABLE promos ADD COLUMN ends TEXT\"}",
+                "{\"affected_rows\":0}");
+    ktc_flush(&t);
+    assert_int_equal(ktc_count_notes(&t, "notifications/resources/updated"), 1);
+    r = read_resource(&t, "sqlite://main/promos/schema", &code);
+    assert_non_null(strstr(resource_text(r), "\"column_name\":\"ends\""));
+    cJSON_Delete(r);
     expect_text(&t, "write_query", "{\"query\":\"DROP TABLE promos\"}", "{\"affected_rows\":0}");
     list = ktc_request(&t, "resources/list", NULL, NULL);
     char *all = cJSON_PrintUnformatted(list);
