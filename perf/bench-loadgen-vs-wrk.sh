@@ -5,7 +5,9 @@
 # keep-alive, 1 s warm-up not counted) RUNS times, alternating, prints each run, the medians and
 # the ratio ours / wrk, and stops the server by its PID. Target: ratio >= 0.80; with --gate the
 # exit code is 1 when it is missed.
-#   RUNS (default 3), DURATION (seconds, default 10), THREADS (wrk, 2), CONNS (64), TARGET (0.80).
+#   RUNS (default 3), DURATION (seconds, default 10), THREADS (wrk, 2), CONNS (64), TARGET (0.80),
+#   OURS_THREADS (default 1: one libuv loop, as the harness runs it; 2 splits the connections
+#   over two loops/threads like wrk -t2).
 # Build first, in Release for meaningful numbers:
 #   cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release
 #   cmake --build build-rel --target http_hello loadgen_max
@@ -20,6 +22,7 @@ runs=${RUNS:-3}
 duration=${DURATION:-10}
 threads=${THREADS:-2}
 conns=${CONNS:-64}
+ours_threads=${OURS_THREADS:-1}
 target=${TARGET:-0.80}
 srv="$build/bin/http_hello"
 gen="$build/bin/loadgen_max"
@@ -73,7 +76,7 @@ for ((i = 1; i <= runs; i++)); do
   wrk_all+=("$rps")
 
   "$gen" --host 127.0.0.1 --port "$port" --path /hello --connections "$conns" \
-    --duration "$duration" --warmup 1 >"$work/ours" || {
+    --duration "$duration" --warmup 1 --threads "$ours_threads" >"$work/ours" || {
     echo "bench-loadgen-vs-wrk: loadgen_max failed: $(cat "$work/ours")" >&2
     exit 1
   }
@@ -83,7 +86,7 @@ done
 wm=$(median "${wrk_all[@]}")
 om=$(median "${ours_all[@]}")
 ratio=$(awk -v a="$om" -v b="$wm" 'BEGIN { printf "%.3f", a / b }')
-echo "median of $runs runs, $conns connections, ${duration}s: wrk -t$threads req/s=$wm, loadgen_max req/s=$om, ratio=$ratio (target >= $target)"
+echo "median of $runs runs, $conns connections, ${duration}s: wrk -t$threads req/s=$wm, loadgen_max (threads=$ours_threads) req/s=$om, ratio=$ratio (target >= $target)"
 kill -TERM "$pid"
 wait "$pid" || { echo "bench-loadgen-vs-wrk: server exited with an error" >&2; exit 1; }
 pid=
