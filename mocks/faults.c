@@ -84,7 +84,7 @@ static int get_number(parse_ctx_t *ctx, const cJSON *obj, const char *field, dou
 static int get_count(parse_ctx_t *ctx, const cJSON *obj, const char *field, uint64_t def,
                      uint64_t min, uint64_t *out)
 {
-    double v;
+    double v = 0;
     int rc = get_number(ctx, obj, field, (double)def, (double)min, 9007199254740991.0, &v);
     if (rc)
         return rc;
