@@ -1253,6 +1253,53 @@ static void pend_to_events(stream_t *st)
     }
 }
 
+/* Append one message event (as ev_make lays it out) to b. */
+static int sse_append(buf_t *b, const char *id, const char *json, size_t len)
+{
+    if (memchr(json, '\n', len) || memchr(json, '\r', len))
+        return sse_write_event(b, "message", id, -1, json, len);
+    int rc = id ? buf_appendf(b, "event: message\nid: %s\ndata: ", id)
+                : buf_append_str(b, "event: message\ndata: ");
+    if (!rc)
+        rc = buf_append(b, json, len);
+    if (!rc)
+        rc = buf_append(b, "\n\n", 2);
+    return rc;
+}
+
+/* Every answer is ready and no fault applies, but an SSE answer is wanted (messages came first,
+ * or always_sse): the whole stream goes out as one response with a Content-Length, in one
+ * write, instead of a chunked stream of several. Clients read it as any SSE stream. */
+static void respond_sse_whole(stream_t *st, http_req_t *req, uint64_t pseq)
+{
+    hsess_t *hs = st->hs;
+    mcp_http_server_t *t = hs->t;
+    buf_t body;
+    buf_init(&body, SIZE_MAX / 2);
+    int rc = 0;
+    if (pseq)
+        rc = t->cfg.retry_ms >= 0
+                 ? buf_appendf(&body, "id: %" PRIu32 "_%" PRIu64 "\nretry: %ld\ndata: \n\n",
+                               st->num, pseq, t->cfg.retry_ms)
+                 : buf_appendf(&body, "id: %" PRIu32 "_%" PRIu64 "\ndata: \n\n", st->num, pseq);
+    for (pmsg_t *p = st->pend_head; p && !rc; p = p->next) {
+        char id[48];
+        snprintf(id, sizeof(id), "%" PRIu32 "_%" PRIu64, st->num, ++hs->next_seq);
+        rc = sse_append(&body, id, p->json, p->len);
+        t->stats.events_sent++;
+    }
+    pend_free(st);
+    if (rc) {
+        buf_free(&body);
+        respond_error(t, req, 500, JSONRPC_INTERNAL_ERROR, "Internal error: out of memory");
+    } else {
+        add_sse_headers(hs, req);
+        (void)http_respond(req, 200, "text/event-stream", body.data, body.len);
+        buf_free(&body);
+    }
+    stream_retire(st);
+}
+
 static void handle_post(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
 {
     if (!accept_has(req, "application", "json") || !accept_has(req, "text", "event-stream")) {
@@ -1348,6 +1395,12 @@ static void handle_post(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
         LOG_D(COMP, "session initialized", "session=%s", mcp_session_label(hs->session));
     /* The priming id must sort before the messages gathered so far (replay goes by order). */
     uint64_t pseq = wants_priming(hs, req) ? ++hs->next_seq : 0;
+    if (st->done && !st->pend_fault && !st->disconnect) {
+        respond_sse_whole(st, req, pseq);
+        if (failed_init)
+            sess_destroy(hs);
+        return;
+    }
     st->mode = M_SSE;
     pend_to_events(st);
     stream_attach(st, req, pseq);
