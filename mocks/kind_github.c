@@ -86,6 +86,13 @@ static const char *gh_str(const cJSON *obj, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The string or "" (for printf arguments). */
+static const char *gh_sv(const cJSON *obj, const char *key)
+{
+    const char *s = gh_str(obj, key);
+    return s ? s : "";
+}
+
 static double gh_num(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -492,7 +499,7 @@ enum { GH_REPO_SHORT, GH_REPO_MINIMAL, GH_REPO_FULL };
 static cJSON *gh_repo_json(const gh_state_t *st, const cJSON *r, int shape)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *full = gh_str(r, "full_name");
+    const char *full = gh_sv(r, "full_name");
     double id = gh_num(r, "id");
     cJSON_AddNumberToObject(o, "id", id);
     if (shape != GH_REPO_MINIMAL) {
@@ -578,9 +585,9 @@ static cJSON *gh_label_json(const cJSON *repo, const char *name)
         {"invalid", "e4e669"},     {"question", "d876e3"},         {"wontfix", "ffffff"}};
     cJSON *o = cJSON_CreateObject();
     char key[300];
-    snprintf(key, sizeof key, "%s/%s", gh_str(repo, "full_name"), name);
+    snprintf(key, sizeof key, "%s/%s", gh_sv(repo, "full_name"), name);
     cJSON_AddNumberToObject(o, "id", (double)(4000000000u + gh_hash(key) % 1000000000u));
-    gh_add_fmt(o, "url", GH_API "/repos/%s/labels/%s", gh_str(repo, "full_name"), name);
+    gh_add_fmt(o, "url", GH_API "/repos/%s/labels/%s", gh_sv(repo, "full_name"), name);
     cJSON_AddStringToObject(o, "name", name);
     const char *color = NULL;
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
@@ -602,7 +609,7 @@ static double gh_item_id(const cJSON *repo, const cJSON *item, int is_pr)
 static cJSON *gh_comment_json(const gh_state_t *st, const cJSON *repo, const cJSON *item,
                               const cJSON *c)
 {
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     double num = gh_num(item, "number"), id = gh_num(c, "id");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", id);
@@ -620,7 +627,7 @@ static cJSON *gh_comment_json(const gh_state_t *st, const cJSON *repo, const cJS
 /* An issue as the REST issues API shows it (a pull request gets its "pull_request" link). */
 static cJSON *gh_issue_json(const gh_state_t *st, const cJSON *repo, const cJSON *it, int is_pr)
 {
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     double num = gh_num(it, "number");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", gh_item_id(repo, it, 0));
@@ -678,7 +685,7 @@ static cJSON *gh_pr_ref_json(const gh_state_t *st, const cJSON *repo, const char
                              const char *sha)
 {
     cJSON *o = cJSON_CreateObject();
-    gh_add_fmt(o, "label", "%s:%s", gh_str(repo, "owner"), branch ? branch : "");
+    gh_add_fmt(o, "label", "%s:%s", gh_sv(repo, "owner"), branch ? branch : "");
     gh_add_str_or_null(o, "ref", branch);
     gh_add_str_or_null(o, "sha", sha);
     cJSON_AddItemToObject(o, "user", gh_user_json(st, gh_str(repo, "owner")));
@@ -688,7 +695,7 @@ static cJSON *gh_pr_ref_json(const gh_state_t *st, const cJSON *repo, const char
 
 static cJSON *gh_pr_json(const gh_state_t *st, const cJSON *repo, const cJSON *pr)
 {
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     double num = gh_num(pr, "number");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", gh_item_id(repo, pr, 1));
@@ -776,7 +783,7 @@ static cJSON *gh_git_person(const cJSON *who, const char *date)
 /* A commit as GET /repos/{o}/{r}/commits returns it; detail 0 = list entry. */
 static cJSON *gh_commit_json(const gh_state_t *st, const cJSON *repo, const cJSON *c)
 {
-    const char *full = gh_str(repo, "full_name"), *sha = gh_str(c, "sha");
+    const char *full = gh_sv(repo, "full_name"), *sha = gh_sv(c, "sha");
     const char *date = gh_str(c, "date");
     const cJSON *author = cJSON_GetObjectItemCaseSensitive(c, "author");
     const cJSON *committer = cJSON_GetObjectItemCaseSensitive(c, "committer");
@@ -880,7 +887,7 @@ static const char *gh_basename(const char *path)
 static cJSON *gh_content_json(const cJSON *repo, const char *ref, const char *path, int is_dir,
                               const cJSON *file, int with_content)
 {
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     cJSON *o = cJSON_CreateObject();
     char sha[41];
     if (is_dir)
@@ -1623,7 +1630,7 @@ static void gh_tool_search_repositories(mcp_call_t *call, const cJSON *args, voi
 static int gh_resolve_ref(gh_args_t *a, const cJSON *repo, const char *ref, const char *sha,
                           const char **branch, const char *path)
 {
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     if (sha) {
         const cJSON *b;
         cJSON_ArrayForEach(b, gh_arr(repo, "branches"))
@@ -1751,7 +1758,7 @@ static void gh_tool_get_file_contents(mcp_call_t *call, const cJSON *args, void 
     if (cJSON_GetArraySize(list) == 0 && plen > 0) {
         cJSON_Delete(list);
         gh_api_error(call, "failed to get file contents", "GET", 404, "Not Found", NULL,
-                     "/repos/%s/contents/%s?ref=%s", gh_str(repo, "full_name"), p, branch);
+                     "/repos/%s/contents/%s?ref=%s", gh_sv(repo, "full_name"), p, branch);
         return;
     }
     gh_reply(call, list);
@@ -1867,7 +1874,7 @@ static void gh_tool_search_code(mcp_call_t *call, const cJSON *args, void *ud)
                 !gh_terms_match(&q, "filename", 0, gh_code_filename_fn, &ctx) ||
                 !gh_terms_match(&q, "is", 1, gh_code_is_fn, &ctx))
                 continue;
-            const char *full = gh_str(r, "full_name"), *fsha = gh_str(f, "sha");
+            const char *full = gh_sv(r, "full_name"), *fsha = gh_str(f, "sha");
             cJSON *item = cJSON_CreateObject();
             cJSON_AddStringToObject(item, "name", gh_basename(ctx.path));
             cJSON_AddStringToObject(item, "path", ctx.path);
@@ -2335,7 +2342,7 @@ static void gh_tool_create_issue(mcp_call_t *call, const cJSON *args, void *ud)
     if (!repo)
         return;
     char path[600];
-    snprintf(path, sizeof path, "/repos/%s/issues", gh_str(repo, "full_name"));
+    snprintf(path, sizeof path, "/repos/%s/issues", gh_sv(repo, "full_name"));
     if (gh_check_writable(st, &a, "failed to create issue", "POST", path) != 0)
         return;
     if (has_milestone) {
@@ -2396,7 +2403,7 @@ static void gh_tool_update_issue(mcp_call_t *call, const cJSON *args, void *ud)
     if (!it)
         return;
     char path[600];
-    snprintf(path, sizeof path, "/repos/%s/issues/%.0f", gh_str(repo, "full_name"),
+    snprintf(path, sizeof path, "/repos/%s/issues/%.0f", gh_sv(repo, "full_name"),
              gh_num(it, "number"));
     if (gh_check_writable(st, &a, "failed to update issue", "PATCH", path) != 0)
         return;
@@ -2468,7 +2475,7 @@ static void gh_tool_add_issue_comment(mcp_call_t *call, const cJSON *args, void 
     if (!it)
         return;
     char path[600];
-    snprintf(path, sizeof path, "/repos/%s/issues/%.0f/comments", gh_str(repo, "full_name"),
+    snprintf(path, sizeof path, "/repos/%s/issues/%.0f/comments", gh_sv(repo, "full_name"),
              gh_num(it, "number"));
     if (gh_check_writable(st, &a, "failed to create comment", "POST", path) != 0)
         return;
@@ -2514,7 +2521,7 @@ static void gh_tool_list_pull_requests(mcp_call_t *call, const cJSON *args, void
     if (strcmp(state, "open") != 0 && strcmp(state, "closed") != 0 && strcmp(state, "all") != 0) {
         gh_api_error(call, "failed to list pull requests", "GET", 422, "Validation Failed",
                      "[{Resource:Search Field:state Code:invalid Message: DocumentationURL:}]",
-                     "/repos/%s/pulls?state=%s", gh_str(repo, "full_name"), state);
+                     "/repos/%s/pulls?state=%s", gh_sv(repo, "full_name"), state);
         return;
     }
     /* head is "user:branch" or a branch. */
@@ -2642,7 +2649,7 @@ static void gh_tool_create_pull_request(mcp_call_t *call, const cJSON *args, voi
     if (!repo)
         return;
     char path[600];
-    snprintf(path, sizeof path, "/repos/%s/pulls", gh_str(repo, "full_name"));
+    snprintf(path, sizeof path, "/repos/%s/pulls", gh_sv(repo, "full_name"));
     if (gh_check_writable(st, &a, "failed to create pull request", "POST", path) != 0)
         return;
     const char *hb = strchr(head, ':') ? strchr(head, ':') + 1 : head;
@@ -2666,7 +2673,7 @@ static void gh_tool_create_pull_request(mcp_call_t *call, const cJSON *args, voi
             snprintf(errors, sizeof errors,
                      "[{Resource:PullRequest Field: Code:custom Message:A pull request already "
                      "exists for %s:%s. DocumentationURL:}]",
-                     gh_str(repo, "owner"), hb);
+                     gh_sv(repo, "owner"), hb);
             gh_api_error(call, "failed to create pull request", "POST", 422, "Validation Failed",
                          errors, "%s", path);
             return;
@@ -2774,7 +2781,7 @@ static void gh_tool_list_commits(mcp_call_t *call, const cJSON *args, void *ud)
         char msg[200];
         snprintf(msg, sizeof msg, "No commit found for SHA: %s", sha ? sha : "");
         gh_api_error(call, "failed to list commits", "GET", 404, msg, NULL,
-                     "/repos/%s/commits?sha=%s", gh_str(repo, "full_name"), sha ? sha : "");
+                     "/repos/%s/commits?sha=%s", gh_sv(repo, "full_name"), sha ? sha : "");
         return;
     }
     unsigned char *mark = gh_reachable(repo, head);
@@ -2831,7 +2838,7 @@ static void gh_tool_get_commit(mcp_call_t *call, const cJSON *args, void *ud)
         char msg[200];
         snprintf(msg, sizeof msg, "No commit found for SHA: %s", sha);
         gh_api_error(call, "failed to get commit", "GET", 422, msg, NULL, "/repos/%s/commits/%s",
-                     gh_str(repo, "full_name"), sha);
+                     gh_sv(repo, "full_name"), sha);
         return;
     }
     cJSON *o = gh_commit_json(st, repo, c);
@@ -2853,8 +2860,8 @@ static void gh_tool_get_commit(mcp_call_t *call, const cJSON *args, void *ud)
             cJSON_AddNumberToObject(fo, "additions", ad);
             cJSON_AddNumberToObject(fo, "deletions", de);
             cJSON_AddNumberToObject(fo, "changes", ad + de);
-            gh_add_fmt(fo, "blob_url", GH_WEB "/%s/blob/%s/%s", gh_str(repo, "full_name"),
-                       gh_str(c, "sha"), fname ? fname : "");
+            gh_add_fmt(fo, "blob_url", GH_WEB "/%s/blob/%s/%s", gh_sv(repo, "full_name"),
+                       gh_sv(c, "sha"), fname ? fname : "");
             /* The fixture has no diffs: an added file's patch is its current content. */
             for (size_t i = 0;
                  have_tree && fname && gh_ieq(gh_str(f, "status"), "added") && i < tree.count;
@@ -2906,8 +2913,8 @@ static void gh_tool_list_branches(mcp_call_t *call, const cJSON *args, void *ud)
         gh_add_copy(o, "name", cJSON_GetObjectItemCaseSensitive(b, "name"));
         cJSON *commit = cJSON_AddObjectToObject(o, "commit");
         gh_add_copy(commit, "sha", cJSON_GetObjectItemCaseSensitive(b, "commit_sha"));
-        gh_add_fmt(commit, "url", GH_API "/repos/%s/commits/%s", gh_str(repo, "full_name"),
-                   gh_str(b, "commit_sha"));
+        gh_add_fmt(commit, "url", GH_API "/repos/%s/commits/%s", gh_sv(repo, "full_name"),
+                   gh_sv(b, "commit_sha"));
         cJSON_AddBoolToObject(o, "protected",
                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "protected")));
         cJSON_AddItemToArray(all, o);
@@ -2929,7 +2936,7 @@ static int gh_valid_branch_name(const char *name)
 
 static cJSON *gh_ref_json(const cJSON *repo, const char *branch, const char *sha)
 {
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     cJSON *o = cJSON_CreateObject();
     gh_add_fmt(o, "ref", "refs/heads/%s", branch);
     gh_add_fmt(o, "url", GH_API "/repos/%s/git/refs/heads/%s", full, branch);
@@ -2949,7 +2956,7 @@ static void gh_tool_create_branch(mcp_call_t *call, const cJSON *args, void *ud)
     cJSON *repo = gh_repo_arg(st, &a, "failed to get repository", "GET", NULL);
     if (!repo)
         return;
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     if (!from)
         from = gh_default_branch(repo);
     const cJSON *src = gh_find_branch(repo, from);
@@ -3160,7 +3167,7 @@ static void gh_tool_create_or_update_file(mcp_call_t *call, const cJSON *args, v
     if (!repo)
         return;
     char apipath[1400];
-    snprintf(apipath, sizeof apipath, "/repos/%s/contents/%s", gh_str(repo, "full_name"), path);
+    snprintf(apipath, sizeof apipath, "/repos/%s/contents/%s", gh_sv(repo, "full_name"), path);
     if (gh_check_writable(st, &a, "failed to create/update file", "PUT", apipath) != 0)
         return;
     cJSON *branch = gh_find_branch(repo, bname);
@@ -3258,7 +3265,7 @@ static void gh_tool_push_files(mcp_call_t *call, const cJSON *args, void *ud)
         while (*p == '/')
             p++;
         if (!gh_valid_path(p)) {
-            gh_fail(&a, "invalid file path: %s", gh_str(f, "path"));
+            gh_fail(&a, "invalid file path: %s", gh_sv(f, "path"));
             break;
         }
         if (strlen(c) > GH_MAX_FILE_BYTES) {
@@ -3278,7 +3285,7 @@ static void gh_tool_push_files(mcp_call_t *call, const cJSON *args, void *ud)
         mcp_free(puts);
         return;
     }
-    const char *full = gh_str(repo, "full_name");
+    const char *full = gh_sv(repo, "full_name");
     cJSON *branch = gh_find_branch(repo, bname);
     if (!branch) {
         gh_api_error(call, "failed to get branch reference", "GET", 404, "Not Found", NULL,
