@@ -10,7 +10,8 @@
  *
  * Signals: SIGTERM/SIGINT stop gracefully (exit 0 once every handle is closed); SIGHUP reloads
  * the --faults rules (a bad file keeps the old rules). Exit status: 0 after a clean stop or the
- * end of stdin, 1 when the mock could not start, 2 for bad usage. */
+ * end of stdin, 1 when the mock could not start, 2 for bad usage (including kind options the
+ * kind refuses with MCP_EINVAL). */
 #include "alloc.h"
 #include "control_api.h"
 #include "errors.h"
@@ -702,7 +703,8 @@ static int setup(app_t *app)
     rc = app->kind->setup(app->server, &app->mopts, &app->kind_state, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "mcp-mock: %s: %s\n", app->mopts.kind, err[0] ? err : mcp_strerror(rc));
-        return EXIT_START_ERROR;
+        /* MCP_EINVAL: the kind refused its options (a usage error like any other). */
+        return rc == MCP_EINVAL ? EXIT_USAGE : EXIT_START_ERROR;
     }
     app->kind_ready = 1;
     return 0;
