@@ -1299,6 +1299,84 @@ static void test_mount(void **state)
     teardown(&fx);
 }
 
+static void on_raw_connect(uv_connect_t *req, int status)
+{
+    assert_int_equal(status, 0);
+    *(int *)req->data = 1;
+}
+
+/* Bounds: the standalone stream queues at most stream_max_events while no GET is open (the
+ * oldest go); a client that stops reading is disconnected once its undelivered events pass
+ * stream_max_bytes, and the session goes on. */
+static void test_bounds(void **state)
+{
+    (void)state;
+    fx_t fx;
+    mcp_http_config_t cfg;
+    mcp_http_config_init(&cfg);
+    cfg.stream_max_events = 3;
+    cfg.stream_max_bytes = 1 << 20;
+    setup_cfg(&fx, &cfg);
+    char sid[64];
+    open_session(&fx, INIT_BODY("2025-11-25"), sid, sizeof(sid));
+    for (int i = 1; i <= 5; i++) {
+        char text[8];
+        snprintf(text, sizeof(text), "m%d", i);
+        assert_int_equal(
+            mcp_server_broadcast_log(fx.srv, MCP_LOG_INFO, "t", cJSON_CreateString(text)), 1);
+    }
+    mcp_http_stats_t st;
+    mcp_http_server_get_stats(fx.t, &st);
+    assert_int_equal(st.events_dropped, 2);
+    xfer_t *g = get_start(&fx, sid, NULL);
+    WAIT(&fx, g->nmsgs == 3);
+    assert_string_equal(get_path(g->msgs[0], "params", "data")->valuestring, "m3");
+    assert_string_equal(get_path(g->msgs[2], "params", "data")->valuestring, "m5");
+    xfree(g);
+    WAIT(&fx, (mcp_http_server_get_stats(fx.t, &st), st.live_streams == 0));
+
+    /* A raw client that sends GET and never reads. */
+    uv_tcp_t sock;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    struct sockaddr_in addr;
+    int connected = 0;
+    uv_ip4_addr("127.0.0.1", mcp_http_server_port(fx.t), &addr);
+    uv_tcp_init(&fx.loop, &sock);
+    sock.data = &connected;
+    creq.data = &connected;
+    assert_int_equal(uv_tcp_connect(&creq, &sock, (const struct sockaddr *)&addr, on_raw_connect),
+                     0);
+    WAIT(&fx, connected);
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+                     "Mcp-Session-Id: %s\r\n\r\n",
+                     sid);
+    uv_buf_t b = uv_buf_init(head, (unsigned)n);
+    assert_int_equal(uv_write(&wreq, (uv_stream_t *)&sock, &b, 1, NULL), 0);
+    WAIT(&fx, (mcp_http_server_get_stats(fx.t, &st), st.live_streams == 1));
+    size_t big = 256 * 1024;
+    char *text = mcp_malloc(big + 1);
+    memset(text, 'x', big);
+    text[big] = '\0';
+    for (int i = 0; i < 200 && st.live_streams == 1; i++) {
+        mcp_server_broadcast_log(fx.srv, MCP_LOG_INFO, "t", cJSON_CreateString(text));
+        for (int k = 0; k < 5; k++)
+            uv_run(&fx.loop, UV_RUN_NOWAIT);
+        mcp_http_server_get_stats(fx.t, &st);
+    }
+    mcp_free(text);
+    assert_int_equal(st.live_streams, 0);
+    assert_true(st.events_dropped > 2);
+    assert_int_equal(mcp_http_server_session_count(fx.t), 1);
+    uv_close((uv_handle_t *)&sock, NULL);
+    xfer_t *x = post(&fx, sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}");
+    assert_int_equal(x->status, 200);
+    xfree(x);
+    teardown(&fx);
+}
+
 /* Closing the transport with streams open ends them and closes every session; freeing the
  * server first makes the transport forget its sessions. */
 static void test_close_with_streams(void **state)
@@ -1347,19 +1425,13 @@ int main(void)
     mcp_alloc_init();
     assert_int_equal(http_client_global_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycle),
-        cmocka_unit_test(test_elicitation_round_trip),
-        cmocka_unit_test(test_get_stream),
-        cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_resumption),
-        cmocka_unit_test(test_idle_expiry),
-        cmocka_unit_test(test_session_limit),
-        cmocka_unit_test(test_legacy_sse),
-        cmocka_unit_test(test_pre_hook),
-        cmocka_unit_test(test_send_filter),
-        cmocka_unit_test(test_mount),
-        cmocka_unit_test(test_close_with_streams),
+        cmocka_unit_test(test_lifecycle),   cmocka_unit_test(test_elicitation_round_trip),
+        cmocka_unit_test(test_get_stream),  cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_batch),       cmocka_unit_test(test_resumption),
+        cmocka_unit_test(test_idle_expiry), cmocka_unit_test(test_session_limit),
+        cmocka_unit_test(test_legacy_sse),  cmocka_unit_test(test_pre_hook),
+        cmocka_unit_test(test_send_filter), cmocka_unit_test(test_mount),
+        cmocka_unit_test(test_bounds),      cmocka_unit_test(test_close_with_streams),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     http_client_global_cleanup();
