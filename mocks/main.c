@@ -149,7 +149,9 @@ static void print_common_options(FILE *f)
         "\n"
         "HTTP control API: GET /health; GET|PUT|DELETE /_mock/faults (read, replace, clear the\n"
         "rules); GET /_mock/stats (requests by method and tool, faults fired by rule and type).\n"
-        "Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the --faults rules.\n",
+        "Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the --faults rules\n"
+        "(a bad file keeps the old ones). stdio mocks also stop at the end of stdin.\n"
+        "Exit status: 0 clean stop, 1 could not start (e.g. the port is taken), 2 bad usage.\n",
         f);
 }
 
