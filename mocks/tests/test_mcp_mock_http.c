@@ -491,6 +491,23 @@ static void test_sighup_http(void **state)
     unlink(path);
 }
 
+/* A second mock on a taken port cannot start: exit 1 with the reason. */
+static void test_port_taken(void **state)
+{
+    fx_t *f = *state;
+    start(f, NULL);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "%s", f->base + strlen("http://"));
+    mock_proc_t second;
+    const char *args[] = {"everything", "--transport", "http", "--listen", listen, NULL};
+    assert_int_equal(mock_proc_start(&second, &f->loop, args), 0);
+    assert_int_equal(mock_proc_wait_exit(&second, WAIT_MS), 0);
+    assert_int_equal(second.exit_status, 1);
+    assert_false(second.ready);
+    assert_non_null(strstr(second.err.data, "cannot listen"));
+    mock_proc_close(&second);
+}
+
 int main(void)
 {
     mcp_alloc_init();
@@ -505,6 +522,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exit_over_http, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_start_http, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_http, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_port_taken, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
