@@ -1506,10 +1506,11 @@ static void on_mcp(http_req_t *req, void *ud)
     if (!check_origin(t, req))
         return;
     int m = http_req_method(req);
-    mcp_http_req_kind_t kind = m == HTTP_POST     ? MCP_HTTP_REQ_POST
-                               : m == HTTP_GET    ? MCP_HTTP_REQ_GET
-                               : m == HTTP_DELETE ? MCP_HTTP_REQ_DELETE
-                                                  : MCP_HTTP_REQ_OTHER;
+    /* The route only takes GET, POST and DELETE (the router answers 405 for the rest, so the
+     * caller may add e.g. OPTIONS for CORS on the same path). */
+    mcp_http_req_kind_t kind = m == HTTP_POST  ? MCP_HTTP_REQ_POST
+                               : m == HTTP_GET ? MCP_HTTP_REQ_GET
+                                               : MCP_HTTP_REQ_DELETE;
     const char *sid = http_req_header(req, HDR_SESSION);
     hsess_t *hs = sid ? sess_find(t, sid) : NULL;
     if (hs && hs->legacy)
@@ -1519,11 +1520,7 @@ static void on_mcp(http_req_t *req, void *ud)
     switch (kind) {
     case MCP_HTTP_REQ_POST: t->stats.posts++; break;
     case MCP_HTTP_REQ_GET: t->stats.gets++; break;
-    case MCP_HTTP_REQ_DELETE: t->stats.deletes++; break;
-    default:
-        (void)http_resp_header(req, "Allow", "GET, POST, DELETE");
-        respond_error(t, req, 405, CODE_GENERIC, "Method Not Allowed");
-        return;
+    default: t->stats.deletes++;
     }
     const char *ver = http_req_header(req, HDR_VERSION);
     if (ver && !mcp_version_supported(ver)) {
@@ -1568,14 +1565,8 @@ static void on_sse(http_req_t *req, void *ud)
     }
     if (!check_origin(t, req))
         return;
-    int get = http_req_method(req) == HTTP_GET;
-    if (run_pre_hook(t, req, get ? MCP_HTTP_REQ_SSE_GET : MCP_HTTP_REQ_OTHER, NULL, NULL))
+    if (run_pre_hook(t, req, MCP_HTTP_REQ_SSE_GET, NULL, NULL))
         return;
-    if (!get) {
-        (void)http_resp_header(req, "Allow", "GET");
-        respond_error(t, req, 405, CODE_GENERIC, "Method Not Allowed");
-        return;
-    }
     t->stats.gets++;
     hsess_t *hs;
     int rc = sess_new(t, 1, &hs);
@@ -1610,18 +1601,12 @@ static void on_messages(http_req_t *req, void *ud)
     }
     if (!check_origin(t, req))
         return;
-    int post = http_req_method(req) == HTTP_POST;
     const char *sid = http_req_query_param(req, "sessionId");
     hsess_t *hs = sid ? sess_find(t, sid) : NULL;
     if (hs && !hs->legacy)
         hs = NULL;
-    if (run_pre_hook(t, req, post ? MCP_HTTP_REQ_SSE_POST : MCP_HTTP_REQ_OTHER, sid, hs))
+    if (run_pre_hook(t, req, MCP_HTTP_REQ_SSE_POST, sid, hs))
         return;
-    if (!post) {
-        (void)http_resp_header(req, "Allow", "POST");
-        respond_error(t, req, 405, CODE_GENERIC, "Method Not Allowed");
-        return;
-    }
     t->stats.posts++;
     if (!sid || !*sid) {
         respond_error(t, req, 400, CODE_GENERIC, "Bad Request: sessionId is required");
@@ -1796,11 +1781,11 @@ int mcp_http_server_mount(mcp_http_server_t *t, http_router_t *router, http_serv
         return MCP_ESTATE;
     int rc = 0;
     if (!t->cfg.no_streamable)
-        rc = http_router_add(router, NULL, t->mcp_path, on_mcp, t);
+        rc = http_router_add(router, "GET,POST,DELETE", t->mcp_path, on_mcp, t);
     if (!rc && !t->cfg.no_legacy_sse) {
-        rc = http_router_add(router, NULL, t->sse_path, on_sse, t);
+        rc = http_router_add(router, "GET", t->sse_path, on_sse, t);
         if (!rc)
-            rc = http_router_add(router, NULL, t->messages_path, on_messages, t);
+            rc = http_router_add(router, "POST", t->messages_path, on_messages, t);
     }
     if (rc)
         return rc;

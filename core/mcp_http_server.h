@@ -136,8 +136,8 @@ void mcp_http_config_init(mcp_http_config_t *cfg);
  * MCP_ENOMEM. */
 int mcp_http_server_new(uv_loop_t *loop, mcp_server_t *server, const mcp_http_config_t *cfg,
                         mcp_http_server_t **out);
-/* Add the transport's routes (mcp_path: any method; sse_path and messages_path likewise, with
- * 405 for the wrong method) to `router`, which must outlive the transport's use. `http` is the
+/* Add the transport's routes (mcp_path: GET, POST, DELETE; sse_path: GET; messages_path: POST)
+ * to `router`, which must outlive the transport's use. `http` is the
  * server the router is attached to (may be NULL; only used by mcp_http_server_port). 0,
  * MCP_ESTATE (already mounted or listening), or the router's error. */
 int mcp_http_server_mount(mcp_http_server_t *t, http_router_t *router, http_server_t *http);
@@ -188,7 +188,6 @@ typedef enum {
     MCP_HTTP_REQ_POST = 1, /* Streamable HTTP */
     MCP_HTTP_REQ_GET,
     MCP_HTTP_REQ_DELETE,
-    MCP_HTTP_REQ_OTHER,    /* another method on the MCP path (gets 405) */
     MCP_HTTP_REQ_SSE_GET,  /* legacy stream */
     MCP_HTTP_REQ_SSE_POST, /* legacy message */
 } mcp_http_req_kind_t;

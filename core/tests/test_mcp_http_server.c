@@ -817,8 +817,10 @@ static void test_rejections(void **state)
         -32000);
     expect_error(raw(&fx, "DELETE", mkhdrs(&h, NULL, NULL, NULL, NULL, NULL), NULL), 400, -32000);
     xfer_t *x = raw(&fx, "PUT", mkhdrs(&h, NULL, NULL, sid, NULL, NULL), NULL);
-    assert_string_equal(x->allow, "GET, POST, DELETE");
-    expect_error(x, 405, -32000);
+    assert_int_equal(x->status, 405); /* from the router */
+    assert_non_null(strstr(x->allow, "POST"));
+    assert_non_null(strstr(x->allow, "DELETE"));
+    xfree(x);
 
     /* Allowed names, any port; any supported version on any session. */
     x = raw(&fx, "POST",
