@@ -1140,6 +1140,16 @@ static void test_fixtures_option(void **state)
     assert_non_null(strstr(ktc_text(r), "user ID 7."));
     cJSON_Delete(r);
 
+    /* An authenticated user missing from users: get_me answers like a bad token. */
+    write_file(path, "{\"authenticated_user\":\"ghost\",\"users\":[],\"repositories\":[]}");
+    memset(&t, 0, sizeof t);
+    assert_int_equal(ktc_open(&t, &mock_kind_github, &opts, err, sizeof err), 0);
+    gh_err(&t, "get_me", NULL, "failed to get user: GET " API "/user: 401 Bad credentials []");
+    r = gh(&t, "search_code", "\"query\":\"extension:sql\"");
+    assert_true(nget(r, "total_count") == 0);
+    cJSON_Delete(r);
+    ktc_close(&t);
+
     struct {
         const char *text;
         const char *err_suffix;
