@@ -37,6 +37,13 @@ for f in "$mock" "$rtt"; do
   fi
 done
 
+to_us() { # wrk latency (e.g. 563.00us, 1.63ms, 2.01s) -> microseconds
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1e6; else print n
+  }'
+}
+
 median() { # values...
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
@@ -79,9 +86,9 @@ if command -v wrk >/dev/null && command -v curl >/dev/null; then
     fails=$(sed -n 's/^mcp_failures=\([0-9]*\).*/\1/p' <<<"$out")
     errors=$(grep -cE 'Non-2xx|Socket errors' <<<"$out" || true)
     v=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-    l50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
-    l99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
-    echo "http run $r: calls_per_s=$v p50=$l50 p99=$l99 failures=${fails:-?} errors=$errors"
+    l50=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
+    l99=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
+    echo "http run $r: calls_per_s=$v p50_us=$l50 p99_us=$l99 failures=${fails:-?} errors=$errors"
     if [[ ${fails:-1} != 0 || $errors != 0 ]]; then
       echo "$out" >&2
       echo "bench-mock: failed calls in the HTTP run" >&2
@@ -93,7 +100,7 @@ if command -v wrk >/dev/null && command -v curl >/dev/null; then
   done
   m=$(median "${rps[@]}")
   echo "http median of $runs runs (conns=$conns threads=$threads ${duration}s): calls_per_s=$m" \
-    "p50=${p50[$(((runs - 1) / 2))]} (target >= $target_rps calls/s)"
+    "p50_us=$(median "${p50[@]}") p99_us=$(median "${p99[@]}") (target >= $target_rps calls/s)"
   awk -v a="$m" -v b="$target_rps" 'BEGIN { exit !(a < b) }' && missed=1
   kill "$pid"
   wait "$pid" || {
