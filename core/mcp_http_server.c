@@ -163,6 +163,12 @@ static void maybe_closed(mcp_http_server_t *t);
 
 /* ------------------------------------------------------------------ small helpers */
 
+/* The session's label for logs ("-" once the server dropped it). */
+static const char *sess_label(const hsess_t *hs)
+{
+    return hs->session ? mcp_session_label(hs->session) : "-";
+}
+
 static uint64_t now_ms(const mcp_http_server_t *t)
 {
     return uv_now(t->loop);
@@ -527,7 +533,7 @@ static void stream_make_resumable(stream_t *st)
         if (!old)
             break;
         LOG_D(COMP, "finished stream dropped, never resumed", "session=%s stream=%u",
-              mcp_session_label(hs->session), old->num);
+              sess_label(hs), old->num);
         stream_retire(old);
     }
 }
@@ -583,8 +589,7 @@ static void on_stream_close(http_req_t *req, void *ud)
         (void)http_stream_end(req);
         return;
     }
-    LOG_D(COMP, "client left a stream", "session=%s stream=%u", mcp_session_label(st->hs->session),
-          st->num);
+    LOG_D(COMP, "client left a stream", "session=%s stream=%u", sess_label(st->hs), st->num);
     stream_end(st);
 }
 
@@ -738,7 +743,7 @@ static void stream_gap_warn(stream_t *st)
         return;
     st->warned = 1;
     LOG_W(COMP, "stream buffer full: oldest undelivered messages dropped", "session=%s stream=%u",
-          mcp_session_label(st->hs->session), st->num);
+          sess_label(st->hs), st->num);
 }
 
 /* Apply the bounds, oldest first, never dropping `keep` (the event just added). */
@@ -766,7 +771,7 @@ static void stream_evict(stream_t *st, const ev_t *keep)
             stream_gap_warn(st);
             if (st->req) {
                 LOG_W(COMP, "client does not read its stream; disconnecting it", "session=%s",
-                      mcp_session_label(hs->session));
+                      sess_label(hs));
                 stream_abort(st);
             }
         }
@@ -912,7 +917,7 @@ static int op_send(void *ctx, const char *json, size_t len, const mcp_send_info_
     int rc;
     if (len > t->cfg.max_message_bytes) {
         LOG_W(COMP, "outgoing message too large; dropped", "session=%s bytes=%zu max=%zu",
-              mcp_session_label(hs->session), len, t->cfg.max_message_bytes);
+              sess_label(hs), len, t->cfg.max_message_bytes);
         rc = MCP_ENOBUFS;
     } else if (st->mode == M_PENDING) {
         rc = pend_add(st, json, len, final, &wf);
@@ -965,7 +970,7 @@ static int sess_new(mcp_http_server_t *t, int legacy, hsess_t **out)
         if (!victim)
             return MCP_ENOBUFS;
         LOG_I(COMP, "session table full: evicting the least recently used idle session",
-              "session=%s max=%zu", mcp_session_label(victim->session), t->cfg.max_sessions);
+              "session=%s max=%zu", sess_label(victim), t->cfg.max_sessions);
         t->stats.sessions_evicted++;
         sess_destroy(victim);
     }
@@ -994,7 +999,7 @@ static int sess_new(mcp_http_server_t *t, int legacy, hsess_t **out)
     if (legacy)
         t->nlegacy++;
     t->stats.sessions_created++;
-    LOG_D(COMP, "session created", "session=%s legacy=%d", mcp_session_label(hs->session), legacy);
+    LOG_D(COMP, "session created", "session=%s legacy=%d", sess_label(hs), legacy);
     *out = hs;
     return 0;
 }
@@ -1114,8 +1119,8 @@ static void on_sweep(uv_timer_t *tm)
             continue;
         if (!hs->legacy && hs->nreqs == 0 && !hs->busy &&
             now - hs->last_active >= t->cfg.idle_timeout_ms) {
-            LOG_I(COMP, "idle session expired", "session=%s idle_ms=%" PRIu64,
-                  mcp_session_label(hs->session), now - hs->last_active);
+            LOG_I(COMP, "idle session expired", "session=%s idle_ms=%" PRIu64, sess_label(hs),
+                  now - hs->last_active);
             t->stats.sessions_expired++;
             sess_destroy(hs);
             continue;
@@ -1246,8 +1251,7 @@ static void pend_to_events(stream_t *st)
     while (p) {
         pmsg_t *next = p->next;
         if (stream_push(st, p->json, p->len, &p->fault, 0) == MCP_ENOMEM)
-            LOG_E(COMP, "out of memory: a message was lost", "session=%s",
-                  mcp_session_label(st->hs->session));
+            LOG_E(COMP, "out of memory: a message was lost", "session=%s", sess_label(st->hs));
         mcp_free(p);
         p = next;
     }
@@ -1392,7 +1396,7 @@ static void handle_post(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
         return;
     }
     if (created)
-        LOG_D(COMP, "session initialized", "session=%s", mcp_session_label(hs->session));
+        LOG_D(COMP, "session initialized", "session=%s", sess_label(hs));
     /* The priming id must sort before the messages gathered so far (replay goes by order). */
     uint64_t pseq = wants_priming(hs, req) ? ++hs->next_seq : 0;
     if (st->done && !st->pend_fault && !st->disconnect) {
@@ -1451,7 +1455,7 @@ static void handle_get(mcp_http_server_t *t, http_req_t *req, hsess_t *hs)
             return;
         }
         LOG_D(COMP, "stream resumed on a new connection; ending the old one", "session=%s",
-              mcp_session_label(hs->session));
+              sess_label(hs));
         http_req_t *old = st->req;
         if (st->job)
             job_cancel(st->job);
@@ -1549,7 +1553,7 @@ static void on_mcp(http_req_t *req, void *ud)
     case MCP_HTTP_REQ_POST: handle_post(t, req, hs); break;
     case MCP_HTTP_REQ_GET: handle_get(t, req, hs); break;
     default:
-        LOG_D(COMP, "session deleted by the client", "session=%s", mcp_session_label(hs->session));
+        LOG_D(COMP, "session deleted by the client", "session=%s", sess_label(hs));
         t->stats.sessions_deleted++;
         sess_destroy(hs);
         (void)http_respond(req, 200, NULL, NULL, 0);
@@ -1589,7 +1593,7 @@ static void on_sse(http_req_t *req, void *ud)
         return;
     }
     mcp_free(ev);
-    LOG_D(COMP, "legacy SSE session opened", "session=%s", mcp_session_label(hs->session));
+    LOG_D(COMP, "legacy SSE session opened", "session=%s", sess_label(hs));
 }
 
 static void on_messages(http_req_t *req, void *ud)
