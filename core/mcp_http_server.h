@@ -19,19 +19,26 @@
  *         Requests (response policy): when every response the body produces was ready before
  *         the handler returned and nothing else (progress, logs, server->client requests) was
  *         sent for it, the answer is application/json (one object, or an array for a batch).
- *         Otherwise it is text/event-stream: a priming event (an id, `retry: <retry_ms>` and
- *         an empty data line; only for sessions that negotiated 2025-11-25 or later, whose
- *         clients skip empty events), then every message related to the request (`event: message`,
- * one JSON text per event, each with an id) and the final response(s), then the end of the stream.
- * `always_sse` forces the stream for every request. Several POSTs of a session may be in flight at
- * once (a tool call waits for an elicitation answer while the client POSTs the answer). GET Accept
- * must name text/event-stream (406). Opens the session's standalone stream for unrelated messages
- * (list_changed, resources/updated, session-level requests and logs); one per session: a second one
- * gets 409. With Last-Event-ID it resumes the stream that id belongs to (the standalone one or a
- * POST stream) and first replays what was sent after that id and is still retained. An id that
- * names nothing known opens the standalone stream without replay. DELETE  200 and the session is
- * closed (its calls cancelled, its streams ended); later requests with its id get 404. other
- * methods  405 with Allow.
+ *         Otherwise it is text/event-stream: a priming event (an id, `retry: <retry_ms>`
+ *         and an empty data line; only for sessions that negotiated 2025-11-25 or later,
+ *         whose clients skip empty events), then every message related to the request
+ *         (`event: message`, one JSON text per event, each with an id) and the final
+ *         response(s), then the end of the stream (one response with a Content-Length when
+ *         all of it is ready at once, else a chunked stream). `always_sse` forces the stream
+ *         for every request. Several POSTs of a session may be in flight at once (a tool call
+ *         waits for an elicitation answer while the client POSTs the answer).
+ *   GET   Accept must name text/event-stream (406). Opens the session's standalone stream for
+ *         unrelated messages (list_changed, resources/updated, session-level requests and
+ *         logs); one per session: a second one gets 409. With Last-Event-ID it resumes the
+ *         stream that id belongs to (the standalone one or a POST stream) and first replays
+ *         what was sent after that id and is still retained; a connection still attached to
+ *         that stream (a client that reconnects before we noticed it left) is ended in favour
+ *         of the new one. An id that names nothing known opens the standalone stream without
+ *         replay.
+ *   DELETE  200 and the session is closed (its calls cancelled, its streams ended); later
+ *         requests with its id get 404.
+ *   other methods  405 with Allow, from the router (the routes take only the methods above,
+ *         so the caller may add others on the same path, e.g. OPTIONS for CORS).
  *
  * Event ids are "<stream>_<seq>": seq counts per session (so ids are unique per session) and
  * stream 0 is the standalone stream. Each stream retains its recent events (stream_max_events /
