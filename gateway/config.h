@@ -58,7 +58,7 @@ typedef struct gw_server_config_s {
     size_t header_count;
     /* limits and filters */
     uint64_t timeout_ms;    /* per-request deadline; 0: the gateway default */
-    gw_kv_t *tool_timeouts; /* tool name -> decimal milliseconds */
+    gw_kv_t *tool_timeouts; /* tool name -> decimal seconds (as written in the file) */
     size_t tool_timeout_count;
     gw_strlist_t allow_tools; /* empty: all */
     gw_strlist_t deny_tools;

@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "log.h"
+#include "mcp_client_http.h"
 #include "mcp_client_stdio.h"
 #include "mcp_proto.h"
 
@@ -707,12 +708,37 @@ static void connect_now(gw_upstream_t *up)
     }
 }
 
+/* Streamable HTTP ("http") or the legacy HTTP+SSE transport ("sse"). */
+static int connect_http(gw_upstream_t *up, const gw_server_config_t *cfg, mcp_client_t *client)
+{
+    (void)up;
+    if (!cfg->endpoint || !cfg->endpoint[0])
+        return MCP_EINVAL;
+    mcp_client_http_header_t *hs = NULL;
+    if (cfg->header_count) {
+        hs = mcp_calloc(cfg->header_count, sizeof *hs);
+        if (!hs)
+            return MCP_ENOMEM;
+        for (size_t i = 0; i < cfg->header_count; i++)
+            hs[i] = (mcp_client_http_header_t){cfg->headers[i].key, cfg->headers[i].value};
+    }
+    mcp_client_http_options_t ho = {
+        .url = cfg->endpoint,
+        .mode = cfg->transport == GW_TRANSPORT_SSE ? MCP_HTTP_SSE : MCP_HTTP_STREAMABLE,
+        .headers = hs,
+        .nheaders = cfg->header_count,
+    };
+    int rc = mcp_client_http_start(client, &ho);
+    mcp_free(hs);
+    return rc;
+}
+
 int gw_upstream_connect_default(gw_upstream_t *up, const gw_server_config_t *cfg,
                                 mcp_client_t *client, void *ud)
 {
     (void)ud;
     if (cfg->transport != GW_TRANSPORT_STDIO)
-        return MCP_EUNSUPPORTED;
+        return connect_http(up, cfg, client);
     if (!cfg->command || !cfg->command[0])
         return MCP_EINVAL;
     const char **args = mcp_calloc(cfg->args.count + 1, sizeof *args);
@@ -995,6 +1021,10 @@ static int send_call(gw_upcall_t *call, cJSON *params)
 
 static void resend_waiting(gw_upstream_t *up)
 {
+    /* A session whose transport is gone (its failures arrive before its closed callback) is
+     * not the next session: wait for became_ready of the new one. */
+    if (!up->client || !mcp_client_transport(up->client))
+        return;
     while (up->waiting.head && up->client && up->session_ready && !up->closing) {
         gw_upcall_t *call = up->waiting.head;
         if (now_ms(up) - call->start_ms >= call->deadline_ms) {
@@ -1077,12 +1107,13 @@ uint64_t gw_upstream_deadline_ms(const gw_upstream_t *up, const char *tool)
 {
     if (tool) {
         for (size_t i = 0; i < up->cfg.tool_timeout_count; i++) {
-            if (strcmp(up->cfg.tool_timeouts[i].key, tool) == 0) {
-                char *end;
-                unsigned long long v = strtoull(up->cfg.tool_timeouts[i].value, &end, 10);
-                if (end != up->cfg.tool_timeouts[i].value && *end == '\0' && v > 0)
-                    return v;
-            }
+            if (strcmp(up->cfg.tool_timeouts[i].key, tool) != 0)
+                continue;
+            /* Seconds, as written in the config file (validated there). */
+            char *end;
+            double secs = strtod(up->cfg.tool_timeouts[i].value, &end);
+            if (end != up->cfg.tool_timeouts[i].value && *end == '\0' && secs > 0)
+                return secs * 1000.0 < 1.0 ? 1 : (uint64_t)(secs * 1000.0 + 0.5);
         }
     }
     return up->cfg.timeout_ms ? up->cfg.timeout_ms : up->set.request_timeout_ms;

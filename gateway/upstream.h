@@ -108,8 +108,9 @@ typedef void (*gw_upstream_event_fn)(const gw_upstream_event_t *ev, void *ud);
  * 0, or an error: the attempt then fails with it and is retried with backoff. */
 typedef int (*gw_upstream_connect_fn)(gw_upstream_t *up, const gw_server_config_t *cfg,
                                       mcp_client_t *client, void *ud);
-/* The default connector: stdio through mcp_client_stdio (the child is named after the server);
- * http and sse give MCP_EUNSUPPORTED until their client transports exist. */
+/* The default connector: stdio through mcp_client_stdio (the child is named after the server),
+ * "http" through mcp_client_http's Streamable HTTP and "sse" through its legacy HTTP+SSE mode
+ * (config headers sent with every request). */
 int gw_upstream_connect_default(gw_upstream_t *up, const gw_server_config_t *cfg,
                                 mcp_client_t *client, void *ud);
 
