@@ -114,7 +114,8 @@ typedef struct catalog_s {
     src_t *srcs;
     size_t nsrcs;
     itemset_t tools, prompts, resources, templates;
-    size_t *tpl_order; /* template indices in routing order */
+    size_t *tpl_order; /* indices of the listed templates in routing order */
+    size_t ntpl_order;
     strmap_t tool_by_name, tool_by_llm, tool_by_ns, tool_by_orig;
     strmap_t prompt_by_name, prompt_by_ns, prompt_by_orig;
     strmap_t res_by_uri;
@@ -653,6 +654,7 @@ static int build_templates(build_t *b)
             s->v[j].dropped = 1;
         }
     }
+    c->ntpl_order = k;
     mcp_free(idx);
     strmap_free(&seen);
     return rc;
@@ -1228,9 +1230,9 @@ int gw_agg_resolve_resource(const gw_aggregator_t *agg, const char *uri, gw_agg_
         fill_route(c, &c->resources.v[j], out);
         return 0;
     }
-    for (size_t k = 0; k < c->templates.n; k++) {
+    for (size_t k = 0; k < c->ntpl_order; k++) {
         const item_t *it = &c->templates.v[c->tpl_order[k]];
-        if (it->winner && gw_agg_template_match(it->orig, uri)) {
+        if (gw_agg_template_match(it->orig, uri)) {
             fill_route(c, it, out);
             out->original = uri;
             out->exposed = it->orig;
