@@ -50,6 +50,7 @@ median() { # values...
 
 work=$(mktemp -d)
 pid=
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   rm -rf "$work"
@@ -120,7 +121,9 @@ for ((r = 1; r <= runs; r++)); do
   results+=("$line")
 done
 smed() { # key
-  median $(printf '%s\n' "${results[@]}" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p")
+  local vals
+  mapfile -t vals < <(printf '%s\n' "${results[@]}" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p")
+  median "${vals[@]}"
 }
 p50s=$(smed p50_us)
 echo "stdio median of $runs runs (n=$n): calls_per_s=$(smed calls_per_s) p50_us=$p50s" \

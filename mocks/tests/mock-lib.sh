@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # mocks/tests/mock-lib.sh: helpers for the Node-driven mcp-mock tests (sourced, not run).
 #   mock_start NAME ARGS...  start $MCP_BIN_DIR/mcp-mock ARGS in the background; when it printed
 #                            its readiness line, sets MOCK_PID and MOCK_URL (HTTP) and returns 0
