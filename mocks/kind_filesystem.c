@@ -52,11 +52,12 @@
  * --writable` to allow write_file)". --writable allows them.
  *
  * Resources: resources/list walks the roots (regular files only, symlinks skipped, sorted,
- * depth-first) and pages through them with an offset cursor, at most FS_MAX_RESOURCES files in
- * all; each is {uri: file://<percent-encoded real path>, name: path relative to its root,
- * mimeType (by extension, when known), size}. The template file:///{+path} reads any file under
- * the roots (same validation and read limit): text for text/... and JSON/XML/YAML/JavaScript/SVG
- * (and for unknown extensions whose bytes are UTF-8 without NUL), a base64 blob otherwise.
+ * depth-first) and pages through them with an offset cursor (files added or removed between
+ * pages shift the later pages), at most FS_MAX_RESOURCES files in all; each is {uri:
+ * file://<percent-encoded real path>, name: path relative to its root, mimeType (by extension, when
+ * known), size}. The template file:///{+path} reads any file under the roots (same validation and
+ * read limit): text for text/... and JSON/XML/YAML/JavaScript/SVG (and for unknown extensions whose
+ * bytes are UTF-8 without NUL), a base64 blob otherwise.
  *
  * All file I/O is synchronous on the loop thread: fine for a mock serving small trees; a slow
  * disk stalls every session. The state is owned by the kind and freed in teardown. */
