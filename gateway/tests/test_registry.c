@@ -20,6 +20,8 @@
 #include "config.h"
 #include "errors.h"
 #include "log.h"
+#include "child.h"
+#include "mcp_client_http.h"
 #include "mcp_loopback.h"
 #include "mcp_server.h"
 #include "mcp_stdio_server.h"
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +43,7 @@ typedef struct {
     char name[64];
     int hang_init;
     int counter;
+    int cancels; /* hang calls cancelled by the client */
     uv_timer_t exit_timer;
 } srv_ctx_t;
 
@@ -58,11 +62,17 @@ static void tool_echo(mcp_call_t *call, const cJSON *args, void *ud)
     mcp_call_reply_text(call, out);
 }
 
-static void tool_hang(mcp_call_t *call, const cJSON *args, void *ud)
+static void hang_cancelled(mcp_call_t *call, void *ud)
 {
     (void)call;
+    ((srv_ctx_t *)ud)->cancels++;
+}
+
+static void tool_hang(mcp_call_t *call, const cJSON *args, void *ud)
+{
     (void)args;
-    (void)ud; /* never answered: ends with the client's cancellation or the session */
+    /* Never answered: ends with the client's cancellation or the session. */
+    mcp_call_on_cancel(call, hang_cancelled, ud);
 }
 
 static void delay_closed(uv_handle_t *h)
@@ -102,6 +112,7 @@ static void tool_slow(mcp_call_t *call, const cJSON *args, void *ud)
     d->timer.data = d;
     uv_timer_start(&d->timer, delay_fire, cJSON_IsNumber(ms) ? (uint64_t)ms->valuedouble : 50, 0);
     mcp_call_on_cancel(call, delay_cancel, d);
+    mcp_call_progress(call, 1, 2, "half way"); /* MCP_ESTATE without a progress token */
 }
 
 static void tool_crash(mcp_call_t *call, const cJSON *args, void *ud)
@@ -588,6 +599,16 @@ static void on_result(gw_upcall_t *call, int status, jsonrpc_msg_t *resp, void *
     }
 }
 
+static int *progress_count;
+
+static void on_progress(gw_upcall_t *call, const cJSON *params, void *ud)
+{
+    (void)call;
+    (void)ud;
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(params, "message")), "half way");
+    (*progress_count)++;
+}
+
 static int call_tool(env_t *e, const char *name, const char *args_json, result_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -904,6 +925,23 @@ static void hanging_upstream_and_breaker(void **state)
     }
     assert_true(found);
     assert_true(hdr_total_count(gw_upstream_latency(slow)) >= 5);
+    /* Cancellation is forwarded upstream; it is no failure for the breaker. */
+    gw_upcall_t *uc;
+    memset(&r, 0, sizeof r);
+    r.e = &e;
+    gw_agg_call_opts_t co = {.cb = on_result, .ud = &r};
+    assert_int_equal(gw_agg_call_tool(e.agg, "slow.hang", NULL, &co, &uc), 0);
+    call_ok(&e, "slow.echo", NULL, "slow:"); /* the hang call has reached the server */
+    int cancels = e.inproc_ctx[0].cancels;   /* timed-out calls were cancelled upstream too */
+    assert_true(cancels >= 4);
+    assert_int_equal(gw_upcall_cancel(uc, "client gave up"), 0);
+    assert_int_equal(gw_upcall_cancel(uc, NULL), MCP_ESTATE);
+    assert_false(r.done); /* never from inside cancel */
+    WAIT_FOR(&e, r.done && e.inproc_ctx[0].cancels == cancels + 1, 5000);
+    assert_int_equal(r.status, MCP_ECANCELED);
+    assert_int_equal(gw_breaker_state(b), GW_BREAKER_CLOSED);
+    gw_upstream_stats(slow, &st);
+    assert_int_equal(st.cancelled, 1);
     env_close(&e);
 }
 
@@ -949,6 +987,16 @@ static void lists_cache_and_notifications(void **state)
     gw_upstream_stats(p, &st);
     assert_int_equal(st.list_changed, 1);
     call_ok(&e, "extra", "{\"text\":\"new\"}", "p:new");
+    /* Progress notifications reach the caller. */
+    int progress = 0;
+    result_t pr = {.e = &e};
+    gw_agg_call_opts_t pco = {.cb = on_result, .on_progress = on_progress, .ud = &pr};
+    pr.text[0] = '\0';
+    progress_count = &progress;
+    assert_int_equal(gw_agg_call_tool(e.agg, "p.slow", cJSON_Parse("{\"ms\":20}"), &pco, NULL), 0);
+    WAIT_FOR(&e, pr.done, 5000);
+    assert_int_equal(pr.status, 0);
+    assert_int_equal(progress, 1);
     /* Prompts route like tools. */
     result_t r;
     gw_agg_call_opts_t po = {.cb = on_result, .ud = &r};
@@ -1130,9 +1178,119 @@ static void crash_loop_backoff(void **state)
     /* Three exits in the window: the next restart waits the long backoff. */
     assert_int_equal(gw_upstream_state(up), GW_UP_DOWN);
     assert_true(gw_upstream_reconnect_in(up) >= 25000);
+    gw_registry_health_t h;
+    gw_registry_health(e.reg, &h);
+    assert_int_equal(h.fallback, 1); /* the only upstream is down */
+    assert_int_equal(h.ready, 0);
+    assert_string_equal(gw_registry_health_status(&h), "unhealthy");
     /* A manual reconnect still works at once. */
     assert_int_equal(gw_upstream_reconnect(up), 0);
     assert_int_equal(gw_upstream_state(up), GW_UP_CONNECTING);
+    env_close(&e);
+}
+
+/* ---- Streamable HTTP upstream (mcp-mock everything) with a session expiry ---- */
+
+static void mock_exited(child_t *ch, int64_t status, int sig, void *ud)
+{
+    (void)ch;
+    (void)status;
+    (void)sig;
+    *(int *)ud = 1;
+}
+
+static int mock_path(char *out, size_t cap)
+{
+    const char *dir = getenv("MCP_BIN_DIR");
+    char guess[PATH_MAX];
+    if (!dir) {
+        snprintf(guess, sizeof guess, "%s", self_path());
+        char *slash = strrchr(guess, '/');
+        if (slash)
+            strcpy(slash, "/../bin");
+        dir = guess;
+    }
+    snprintf(out, cap, "%s/mcp-mock", dir);
+    return access(out, X_OK) == 0;
+}
+
+static int file_ready(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+static void http_upstream_session_expiry(void **state)
+{
+    (void)state;
+    char mock[PATH_MAX];
+    if (!mock_path(mock, sizeof mock))
+        skip(); /* mcp-mock is not built */
+    env_t e;
+    env_init(&e);
+    char ready[64];
+    snprintf(ready, sizeof ready, "/tmp/gw-reg-mock-%d.url", (int)getpid());
+    unlink(ready);
+    /* The third tools/call gets 404 (session gone): the client re-initializes and resends. */
+    const char *const args[] = {"everything",
+                                "--transport",
+                                "http",
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--ready-file",
+                                ready,
+                                "--log-level",
+                                "error",
+                                "--faults",
+                                "[{\"method\":\"tools/call\",\"after\":2,\"times\":1,"
+                                "\"type\":\"session_expiry\"}]",
+                                NULL};
+    int exited = 0;
+    child_options_t co = {
+        .name = "mock", .file = mock, .args = args, .on_exit = mock_exited, .userdata = &exited};
+    child_t *ch;
+    assert_int_equal(child_spawn(&e.loop, &co, &ch), 0);
+    pid_t mock_pid = track(&e, child_pid(ch));
+    WAIT_FOR(&e, file_ready(ready), 10000);
+    char url[256] = {0};
+    FILE *f = fopen(ready, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(url, sizeof url, f));
+    fclose(f);
+    unlink(ready);
+    url[strcspn(url, "\r\n")] = '\0';
+    char servers[512];
+    snprintf(servers, sizeof servers,
+             "{\"name\":\"mock\",\"transport\":\"http\",\"config\":{\"url\":\"%s\"}}", url);
+    gw_config_t *cfg = parse_config("", servers);
+    gw_upstream_settings_t s = test_settings();
+    s.health_interval_ms = 50; /* pings go over HTTP too */
+    env_open(&e, cfg, &s);
+    env_start(&e);
+    WAIT_FOR(&e, e.started, 10000);
+    gw_upstream_t *up = up_of(&e, "mock");
+    assert_int_equal(gw_upstream_state(up), GW_UP_READY);
+    assert_true(listed(&e, "mock.test_simple_text"));
+    assert_true(cJSON_GetArraySize(gw_upstream_resources(up)) > 0);
+    for (int i = 0; i < 4; i++)
+        call_ok(&e, "mock.test_simple_text", NULL, NULL);
+    mcp_client_http_stats_t hs;
+    assert_int_equal(mcp_client_http_get_stats(gw_upstream_client(up), &hs), 0);
+    assert_int_equal(hs.expired, 1);
+    gw_upstream_stats_t st;
+    gw_upstream_stats(up, &st);
+    assert_int_equal(st.ok, 4);
+    assert_int_equal(st.disconnects, 0); /* the session was renewed, not dropped */
+    WAIT_FOR(&e, (gw_upstream_stats(up, &st), st.probes >= 2), 5000);
+    assert_int_equal(st.probe_failures, 0);
+    /* The server goes away: probes fail, the upstream goes down and keeps retrying. */
+    assert_int_equal(child_signal(ch, SIGKILL), 0);
+    WAIT_FOR(&e, exited, 5000);
+    child_close(ch);
+    WAIT_FOR(&e, gw_upstream_state(up) == GW_UP_DOWN || gw_upstream_state(up) == GW_UP_CONNECTING,
+             10000);
+    assert_false(listed(&e, "mock.test_simple_text"));
+    (void)mock_pid;
     env_close(&e);
 }
 
@@ -1155,6 +1313,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(reload_diff),
         cmocka_unit_test(health_probe_stopped_child),
         cmocka_unit_test(crash_loop_backoff),
+        cmocka_unit_test(http_upstream_session_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
