@@ -72,9 +72,11 @@ static int path_parse(const char *path, path_t *p, char *err, size_t errcap)
                 s++;
                 rc = path_push(p, SEG_WILD, NULL, 0, err, errcap);
             } else {
-                size_t n = strcspn(s, ".[");
-                if (n == 0) {
-                    snprintf(err, errcap, "empty member name at offset %zu", (size_t)(s - path));
+                size_t n = strcspn(s, ".[] \t\r\n'\"");
+                if (n == 0 || (s[n] && s[n] != '.' && s[n] != '[')) {
+                    snprintf(err, errcap, "%s at offset %zu (quote unusual names: ['odd name'])",
+                             n ? "unexpected character in a member name" : "empty member name",
+                             (size_t)(s + n - path));
                     path_free(p);
                     return MCP_EINVAL;
                 }

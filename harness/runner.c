@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,11 +117,24 @@ static char *repro_line(const runner_t *r)
 {
     buf_t b;
     buf_init(&b, 64 * 1024);
-    shell_quote(&b, r->o.harness_path ? r->o.harness_path : "mcp-harness");
+    /* absolute paths, so the line works from any directory */
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0)
+        self[n] = '\0';
+    char fbuf[PATH_MAX], obuf[PATH_MAX], bbuf[PATH_MAX];
+    const char *file = realpath(r->scn->file, fbuf);
+    const char *out = realpath(r->o.out_dir, obuf);
+    shell_quote(&b, n > 0 ? self : r->o.harness_path ? r->o.harness_path : "mcp-harness");
     buf_append_str(&b, " run ");
-    shell_quote(&b, r->scn->file);
+    shell_quote(&b, file ? file : r->scn->file);
     buf_appendf(&b, " --seed %llu --out ", (unsigned long long)r->seed);
-    shell_quote(&b, r->o.out_dir);
+    shell_quote(&b, out ? out : r->o.out_dir);
+    if (r->o.bin_dir) {
+        const char *bd = realpath(r->o.bin_dir, bbuf);
+        buf_append_str(&b, " --bin-dir ");
+        shell_quote(&b, bd ? bd : r->o.bin_dir);
+    }
     if (r->o.gateway_url) {
         buf_append_str(&b, " --gateway ");
         shell_quote(&b, r->o.gateway_url);

@@ -110,7 +110,8 @@ static void vc_init(vc_t *v, const char *file, const char *root, char *err, size
 static size_t vc_key(vc_t *v, const char *key)
 {
     size_t mark = v->plen;
-    int simple = key[0] != '\0';
+    int simple =
+        (key[0] >= 'a' && key[0] <= 'z') || (key[0] >= 'A' && key[0] <= 'Z') || key[0] == '_';
     for (const char *p = key; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '_' || *p == '-'))
@@ -1445,7 +1446,7 @@ static int apply_defaults(cJSON *step, const cJSON *defs, scn_step_kind_t kind)
             cJSON_AddItemToObject(body, c->string, copy);
         }
     }
-    if (kind == SCN_STEP_WAIT && kd && cJSON_IsObject(body)) {
+    if (kind == SCN_STEP_WAIT && cJSON_IsObject(body)) {
         const cJSON *c;
         cJSON_ArrayForEach(c, kd)
         {

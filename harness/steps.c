@@ -127,6 +127,7 @@ static void exec_finish(exec_t *e, step_status_t status, const char *fmt, ...)
 static int exec_start(steps_t *st, const scn_step_t *step, exec_t *parent, exec_done_fn on_done,
                       exec_t **out);
 static void check_closed(steps_t *st);
+static void mcp_failure(exec_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- small helpers ---- */
 
@@ -716,24 +717,7 @@ static void session_ready(session_t *s, int status)
         return;
     }
     if (status != 0) {
-        cJSON *doc = cJSON_CreateObject();
-        if (doc)
-            cJSON_AddStringToObject(doc, "failure", s->error);
-        cJSON_Delete(w->response);
-        w->response = doc;
-        const cJSON *exp = cJSON_GetObjectItemCaseSensitive(w->step->json, "expect");
-        const cJSON *fm = cJSON_GetObjectItemCaseSensitive(exp, "failure");
-        if (fm && !cJSON_IsFalse(fm)) {
-            cJSON *fv = cJSON_CreateString(s->error);
-            int ok = cJSON_IsTrue(fm) || (fv && match_check(fm, fv, 0, "failure", &w->msg) == 1);
-            cJSON_Delete(fv);
-            if (ok)
-                exec_finish(w, STEP_PASSED, NULL);
-            else
-                exec_finish(w, STEP_FAILED, NULL);
-        } else {
-            exec_finish(w, STEP_FAILED, "%s", s->error);
-        }
+        mcp_failure(w, "%s", s->error);
         exec_unref(w);
         return;
     }
@@ -823,7 +807,7 @@ static int session_get(exec_t *e, int fresh, session_t **out)
         proc = st->o.sup ? sup_find(st->o.sup, target) : NULL;
         if (!gateway || !st->gateway_url) {
             if (!proc || !sup_proc_running(proc)) {
-                exec_finish(e, STEP_FAILED, "mcp.target: process %s is not running", target);
+                mcp_failure(e, "process %s is not running", target);
                 return MCP_ESTATE;
             }
         }
@@ -862,7 +846,7 @@ static int session_get(exec_t *e, int fresh, session_t **out)
         s->client = sup_proc_client(proc);
         if (!s->client) {
             session_free(s);
-            exec_finish(e, STEP_FAILED, "mcp.target: stdio mock %s is not ready", target);
+            mcp_failure(e, "stdio mock %s is not ready", target);
             return MCP_ESTATE;
         }
         s->owned = 0;
@@ -922,7 +906,7 @@ static int session_get(exec_t *e, int fresh, session_t **out)
     if (rc) {
         mcp_client_close(s->client, NULL, NULL);
         session_free(s);
-        exec_finish(e, STEP_FAILED, "MCP initialize with %s: %s", key, mcp_strerror(rc));
+        mcp_failure(e, "MCP initialize with %s: %s", key, mcp_strerror(rc));
         return rc;
     }
     s->state = SES_INIT;
@@ -938,6 +922,29 @@ static int session_get(exec_t *e, int fresh, session_t **out)
                 "MCP over HTTP is not available in this build (core/mcp_client_http missing)");
     return MCP_EUNSUPPORTED;
 #endif
+}
+
+static void check_mcp_expect(exec_t *e, const cJSON *doc, uint64_t elapsed_ns);
+
+/* The request could not even be sent: that is the step's outcome {"failure": msg}, which
+ * expect.failure may want. */
+static void mcp_failure(exec_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mcp_failure(exec_t *e, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc || !cJSON_AddStringToObject(doc, "failure", msg)) {
+        cJSON_Delete(doc);
+        exec_finish(e, STEP_ERROR, "out of memory");
+        return;
+    }
+    cJSON_Delete(e->response);
+    e->response = doc;
+    check_mcp_expect(e, doc, clock_mono_ns() - e->start_ns);
 }
 
 static void check_mcp_expect(exec_t *e, const cJSON *doc, uint64_t elapsed_ns)
@@ -1107,17 +1114,7 @@ static void mcp_send_request(exec_t *e)
         e->mreq = NULL;
         if (rc == MCP_ECLOSED || rc == MCP_ESTATE)
             s->state = SES_DEAD;
-        cJSON *doc = cJSON_CreateObject();
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s failed: %s", e->mcp_method, mcp_strerror(rc));
-        if (doc)
-            cJSON_AddStringToObject(doc, "failure", msg);
-        cJSON_Delete(e->response);
-        e->response = doc;
-        if (!doc)
-            exec_finish(e, STEP_ERROR, "out of memory");
-        else
-            check_mcp_expect(e, doc, clock_mono_ns() - e->start_ns);
+        mcp_failure(e, "%s failed: %s", e->mcp_method, mcp_strerror(rc));
     }
 }
 

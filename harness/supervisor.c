@@ -1296,7 +1296,8 @@ pid_t sup_proc_pid(const sup_proc_t *p)
 
 mcp_client_t *sup_proc_client(const sup_proc_t *p)
 {
-    return p->state == ST_READY && !p->client_closing ? p->client : NULL;
+    return (p->state == ST_READY || p->state == ST_STOPPED) && !p->client_closing ? p->client
+                                                                                  : NULL;
 }
 
 unsigned sup_proc_generation(const sup_proc_t *p)
