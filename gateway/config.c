@@ -544,7 +544,7 @@ static int get_num(at_t *at, const cJSON *obj, const char *field, double def, do
 
 static int get_u64(at_t *at, const cJSON *obj, const char *field, uint64_t def, uint64_t *out)
 {
-    double d;
+    double d = 0; /* set whenever get_num returns 0; GCC's Release build cannot see it */
     int rc = get_num(at, obj, field, (double)def, 0, 9007199254740991.0, 1, &d);
     if (!rc)
         *out = (uint64_t)d;
