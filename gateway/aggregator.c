@@ -335,8 +335,10 @@ typedef struct build_s {
     catalog_t *c;
 } build_t;
 
-static const src_t *rank_srcs; /* for the qsort comparators (single-threaded) */
-static const item_t *rank_items;
+typedef struct rank_ctx_s {
+    const src_t *srcs;
+    const item_t *items;
+} rank_ctx_t;
 
 static int cmp_src_rank(const void *a, const void *b, void *ud)
 {
@@ -349,10 +351,11 @@ static int cmp_src_rank(const void *a, const void *b, void *ud)
     return x < y ? -1 : x > y;
 }
 
-static int cmp_item_rank(const void *a, const void *b)
+static int cmp_item_rank(const void *a, const void *b, void *ud)
 {
-    const item_t *x = &rank_items[*(const size_t *)a], *y = &rank_items[*(const size_t *)b];
-    size_t rx = rank_srcs[x->src].rank, ry = rank_srcs[y->src].rank;
+    const rank_ctx_t *rc = ud;
+    const item_t *x = &rc->items[*(const size_t *)a], *y = &rc->items[*(const size_t *)b];
+    size_t rx = rc->srcs[x->src].rank, ry = rc->srcs[y->src].rank;
     if (rx != ry)
         return rx < ry ? -1 : 1;
     return x->pos < y->pos ? -1 : x->pos > y->pos;
@@ -366,9 +369,8 @@ static size_t *rank_order(const catalog_t *c, const itemset_t *s)
         return NULL;
     for (size_t i = 0; i < s->n; i++)
         idx[i] = i;
-    rank_srcs = c->srcs;
-    rank_items = s->v;
-    qsort(idx, s->n, sizeof *idx, cmp_item_rank);
+    rank_ctx_t rc = {c->srcs, s->v};
+    qsort_r(idx, s->n, sizeof *idx, cmp_item_rank, &rc);
     return idx;
 }
 

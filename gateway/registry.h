@@ -57,7 +57,8 @@ typedef void (*gw_registry_started_fn)(gw_registry_t *reg, void *ud);
 typedef void (*gw_registry_closed_fn)(void *ud);
 
 /* A registry with one (not yet started) upstream per server entry. 0, MCP_EINVAL,
- * MCP_ENOMEM. */
+ * MCP_ENOMEM (what was made is then closed in the background: run the loop before closing
+ * it). */
 int gw_registry_new(uv_loop_t *loop, const gw_registry_options_t *opts, gw_registry_t **out);
 /* Receive every upstream's events (at most 16 listeners). 0, MCP_ENOBUFS, MCP_EINVAL. */
 int gw_registry_add_listener(gw_registry_t *reg, gw_upstream_event_fn fn, void *ud);
