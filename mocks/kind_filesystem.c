@@ -2386,7 +2386,10 @@ static void fs_js_date(const uv_timespec_t *ts, char *out, size_t cap)
     if (tm.tm_gmtoff == 0 && (!*zone || strcmp(zone, "UTC") == 0 || strcmp(zone, "GMT") == 0 ||
                               strcmp(zone, "UCT") == 0))
         zone = "Coordinated Universal Time";
-    snprintf(out, cap, "%s GMT%c%02ld%02ld (%s)", base, sign, off / 3600, off % 3600 / 60, zone);
+    /* A zone name longer than fits is cut: snprintf always terminates. */
+    if (snprintf(out, cap, "%s GMT%c%02ld%02ld (%s)", base, sign, off / 3600, off % 3600 / 60,
+                 zone) < 0)
+        snprintf(out, cap, "Invalid Date");
 }
 
 static void fs_tool_get_file_info(mcp_call_t *call, const cJSON *args, void *ud)
