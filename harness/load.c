@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <http_parser.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,7 +98,9 @@ struct conn_s {
     conn_state_t state;
     uv_tcp_t tcp;
     uv_connect_t connect_req;
-    uv_write_t write_req;
+    /* Two, because a write's callback can still be queued when its answer has arrived and the
+     * next request needs uv_write. */
+    uv_write_t write_req[2];
     uv_timer_t timer; /* closed loop: think time and connect back-off */
     http_parser parser;
 
@@ -107,7 +110,7 @@ struct conn_s {
 
     /* the request in flight */
     bool busy;
-    bool write_pending;
+    bool write_pending[2];
     uint32_t tmpl;
     uint32_t phase;
     uint64_t intended; /* open: schedule; closed: = t_send */
@@ -1023,7 +1026,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_write(uv_write_t *req, int status)
 {
     conn_t *c = req->data;
-    c->write_pending = false;
+    c->write_pending[req == &c->write_req[1]] = false;
     if (c->run->shutting_down || c->state != CONN_CONNECTED)
         return;
     if (status < 0)
@@ -1054,14 +1057,21 @@ static void conn_write(conn_t *c)
         b.base += n;
         b.len -= (size_t)n;
     }
+    int w = c->write_pending[0] ? 1 : 0;
+    if (c->write_pending[w]) {
+        /* Answers came back while two requests were still being written: a server that
+         * answers before reading the request. Do not reuse this connection. */
+        conn_fail(c, LOAD_ERR_RESET);
+        return;
+    }
     /* The template bytes live as long as the run, which outlives every write. */
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    c->write_req[w].data = c;
+    int rc = uv_write(&c->write_req[w], (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
         conn_fail(c, LOAD_ERR_RESET);
         return;
     }
-    c->write_pending = true;
+    c->write_pending[w] = true;
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -1566,6 +1576,12 @@ int load_run_start(uv_loop_t *loop, const load_spec_t *spec, load_progress_fn pr
     int rc = load_spec_validate(spec, err, err_cap);
     if (rc != 0)
         return rc;
+    /* Writing to a connection the server has closed raises SIGPIPE, whose default action kills
+     * the process; libuv writes with write(2), so ignore it unless the program has its own
+     * handler. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
     load_run_t *run = mcp_calloc(1, sizeof *run);
     if (!run)
         return MCP_ENOMEM;

@@ -43,8 +43,11 @@
  * phases), so the spec may be released as soon as it returns. The run owns its connections,
  * timers and result; the result (histograms included) is valid until load_run_free, or is handed
  * over with load_run_take_result (then freed with load_result_free). Everything runs on the loop
- * thread; nothing here is thread-safe. Handles: the `done` callback runs once, from a libuv close
- * callback after every handle of the run is closed, so load_run_free may be called inside it. */
+ * thread; nothing here is thread-safe. Process state: load_run_start sets SIGPIPE to SIG_IGN when
+ * it still has its default action (a write to a connection the server closed would otherwise
+ * kill the process); a handler the program installed is left alone. Handles: the `done` callback
+ * runs once, from a libuv close callback after every handle of the run is closed, so load_run_free
+ * may be called inside it. */
 #ifndef MCP_HARNESS_LOAD_H
 #define MCP_HARNESS_LOAD_H
 

@@ -18,6 +18,7 @@
 #include "load.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,8 @@ typedef struct fx_s {
     bool aux_on;
     uint64_t aux_stall_ms;
     bool aux_abort;
+    void (*done_hook)(void *arg); /* extra servers to stop when the run is over */
+    void *done_hook_arg;
 } fx_t;
 
 static void on_done(load_run_t *run, const load_result_t *r, void *user)
@@ -212,6 +215,8 @@ static void on_done(load_run_t *run, const load_result_t *r, void *user)
     load_run_free(run); /* allowed inside done */
     fx->run = NULL;
     tsrv_stop(&fx->srv);
+    if (fx->done_hook)
+        fx->done_hook(fx->done_hook_arg);
 }
 
 static void on_progress(load_run_t *run, const load_progress_t *p, void *user)
@@ -698,6 +703,121 @@ static void test_errors(void **state)
     fx_done(&fx);
 }
 
+/* ---- a raw TCP server that answers anything with broken HTTP ---- */
+
+typedef enum { RAW_GARBAGE, RAW_CLOSE, RAW_TRUNCATED } raw_mode_t;
+
+typedef struct raw_srv_s {
+    uv_tcp_t listener;
+    uv_tcp_t clients[64];
+    uv_write_t writes[64];
+    int n_clients;
+    raw_mode_t mode;
+    int port;
+} raw_srv_t;
+
+static void raw_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    static char buf[4096];
+    (void)h;
+    (void)sz;
+    *b = uv_buf_init(buf, sizeof buf);
+}
+
+static void raw_on_write(uv_write_t *w, int status)
+{
+    (void)status;
+    uv_close((uv_handle_t *)w->handle, NULL); /* the truncated/garbage answer, then close */
+}
+
+static void raw_on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    raw_srv_t *rs = st->data;
+    (void)b;
+    if (n == 0)
+        return;
+    uv_read_stop(st);
+    if (n < 0 || rs->mode == RAW_CLOSE) {
+        uv_close((uv_handle_t *)st, NULL);
+        return;
+    }
+    static const char garbage[] = "NOT HTTP AT ALL\r\n\r\n";
+    static const char trunc[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+    uv_buf_t out = rs->mode == RAW_GARBAGE ? uv_buf_init((char *)garbage, sizeof garbage - 1)
+                                           : uv_buf_init((char *)trunc, sizeof trunc - 1);
+    int i = (int)((uv_tcp_t *)st - rs->clients);
+    uv_write(&rs->writes[i], st, &out, 1, raw_on_write);
+}
+
+static void raw_on_conn(uv_stream_t *l, int status)
+{
+    raw_srv_t *rs = l->data;
+    assert_int_equal(status, 0);
+    assert_true(rs->n_clients < 64);
+    uv_tcp_t *c = &rs->clients[rs->n_clients++];
+    uv_tcp_init(l->loop, c);
+    c->data = rs;
+    assert_int_equal(uv_accept(l, (uv_stream_t *)c), 0);
+    uv_read_start((uv_stream_t *)c, raw_alloc, raw_on_read);
+}
+
+static void raw_start(raw_srv_t *rs, uv_loop_t *loop, raw_mode_t mode)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->mode = mode;
+    uv_tcp_init(loop, &rs->listener);
+    rs->listener.data = rs;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    assert_int_equal(uv_tcp_bind(&rs->listener, (const struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&rs->listener, 64, raw_on_conn), 0);
+    struct sockaddr_in got;
+    int len = sizeof got;
+    assert_int_equal(uv_tcp_getsockname(&rs->listener, (struct sockaddr *)&got, &len), 0);
+    rs->port = ntohs(got.sin_port);
+}
+
+static void raw_stop(void *arg)
+{
+    raw_srv_t *rs = arg;
+    uv_close((uv_handle_t *)&rs->listener, NULL);
+    for (int i = 0; i < rs->n_clients; i++)
+        if (!uv_is_closing((uv_handle_t *)&rs->clients[i]))
+            uv_close((uv_handle_t *)&rs->clients[i], NULL);
+}
+
+/* Malformed answers are protocol errors; a connection closed before the answer, or in the
+ * middle of its body, is a reset. */
+static void test_broken_servers(void **state)
+{
+    (void)state;
+    static const struct {
+        raw_mode_t mode;
+        load_err_class_t cls;
+    } cases[] = {
+        {RAW_GARBAGE, LOAD_ERR_PROTO},
+        {RAW_CLOSE, LOAD_ERR_RESET},
+        {RAW_TRUNCATED, LOAD_ERR_RESET},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx_t fx;
+        fx_init(&fx);
+        raw_srv_t rs;
+        raw_start(&rs, &fx.loop, cases[i].mode);
+        fx.done_hook = raw_stop;
+        fx.done_hook_arg = &rs;
+        load_phase_t ph = {.duration_ms = 200, .rate_start = 50, .rate_end = -1};
+        load_spec_t s = {.port = (uint16_t)rs.port, .phases = &ph, .n_phases = 1};
+        fx_run(&fx, &s, false, 0);
+        dump(load_err_class_name(cases[i].cls), &fx.res->total);
+        assert_in_range(fx.res->total.scheduled, 9, 11);
+        assert_int_equal(fx.res->total.errors[cases[i].cls], fx.res->total.scheduled);
+        assert_int_equal(fx.res->total.failed, fx.res->total.scheduled);
+        assert_int_equal(fx.res->total.completed, 0);
+        fx_done(&fx);
+    }
+}
+
 /* Chunked bodies keep the connection; an SSE answer is complete at its JSON-RPC response even
  * though the stream stays open (the connection is then replaced). */
 static void test_chunked_and_sse(void **state)
@@ -774,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_mix),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_chunked_and_sse),
+        cmocka_unit_test(test_broken_servers),
         cmocka_unit_test(test_abort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
