@@ -1294,6 +1294,60 @@ static void http_upstream_session_expiry(void **state)
     env_close(&e);
 }
 
+/* Allocation failures: gw_registry_new and calls either fail with an error (and no callback)
+ * or work; nothing leaks (ASan/valgrind) and the loop still closes. */
+static void allocation_failures(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e);
+    add_inproc(&e, "m", 0, 0);
+    gw_config_t *cfg = parse_config("", INPROC("m", 1, "") "," INPROC("n", 2, ""));
+    gw_upstream_settings_t s = test_settings();
+    gw_registry_options_t ro = {
+        .config = cfg, .settings = &s, .connect = connect_test, .connect_ud = &e, .seed = 1};
+    int made = 0;
+    for (long n = 0; n < 200 && !made; n++) {
+        gw_registry_t *reg = NULL;
+        mcp_alloc_fail_after(n);
+        int rc = gw_registry_new(&e.loop, &ro, &reg);
+        mcp_alloc_fail_after(-1);
+        if (rc == 0) {
+            made = 1;
+            e.closed = 0;
+            gw_registry_close(reg, on_reg_closed, &e);
+            uv_run(&e.loop, UV_RUN_DEFAULT);
+            assert_true(e.closed);
+        } else {
+            assert_int_equal(rc, MCP_ENOMEM);
+            uv_run(&e.loop, UV_RUN_DEFAULT); /* the partial registry closes in the background */
+        }
+    }
+    assert_true(made);
+    env_open(&e, cfg, &s);
+    env_start(&e);
+    WAIT_FOR(&e, e.started, 5000);
+    int ok = 0;
+    for (long n = 0; n < 400 && !ok; n++) {
+        result_t r = {.e = &e};
+        gw_agg_call_opts_t o = {.cb = on_result, .ud = &r};
+        mcp_alloc_fail_after(n);
+        cJSON *args = cJSON_Parse("{\"text\":\"oom\"}");
+        int rc = gw_agg_call_tool(e.agg, "m.echo", args, &o, NULL);
+        mcp_alloc_fail_after(-1);
+        if (rc) {
+            assert_int_equal(rc, MCP_ENOMEM);
+            assert_false(r.done);
+            continue;
+        }
+        WAIT_FOR(&e, r.done, 5000);
+        ok = r.status == 0 && strcmp(r.text, "m:oom") == 0;
+    }
+    assert_true(ok);
+    call_ok(&e, "m.echo", "{\"text\":\"after\"}", "m:after");
+    env_close(&e);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "--server") == 0)
@@ -1314,6 +1368,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(health_probe_stopped_child),
         cmocka_unit_test(crash_loop_backoff),
         cmocka_unit_test(http_upstream_session_expiry),
+        cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
