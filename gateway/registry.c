@@ -352,6 +352,41 @@ const char *gw_registry_health_status(const gw_registry_health_t *h)
     return "ok";
 }
 
+cJSON *gw_registry_status_json(const gw_registry_t *reg)
+{
+    gw_registry_health_t h;
+    gw_registry_health(reg, &h);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *counts = o ? cJSON_AddObjectToObject(o, "counts") : NULL;
+    cJSON *servers = o ? cJSON_AddArrayToObject(o, "servers") : NULL;
+    int ok = counts && servers &&
+             cJSON_AddStringToObject(o, "status", gw_registry_health_status(&h)) &&
+             cJSON_AddBoolToObject(o, "started", h.started) &&
+             cJSON_AddBoolToObject(o, "ready", h.ready) &&
+             cJSON_AddBoolToObject(o, "fallback", h.fallback) &&
+             cJSON_AddNumberToObject(counts, "total", (double)h.total) &&
+             cJSON_AddNumberToObject(counts, "enabled", (double)h.enabled) &&
+             cJSON_AddNumberToObject(counts, "available", (double)h.available) &&
+             cJSON_AddNumberToObject(counts, "ready", (double)h.ready_count) &&
+             cJSON_AddNumberToObject(counts, "degraded", (double)h.degraded_count) &&
+             cJSON_AddNumberToObject(counts, "connecting", (double)h.connecting) &&
+             cJSON_AddNumberToObject(counts, "down", (double)h.down) &&
+             cJSON_AddNumberToObject(counts, "disabled", (double)h.disabled) &&
+             cJSON_AddNumberToObject(counts, "critical", (double)h.critical) &&
+             cJSON_AddNumberToObject(counts, "criticalDown", (double)h.critical_down);
+    for (size_t i = 0; ok && i < reg->count; i++) {
+        cJSON *s = gw_upstream_status_json(reg->ups[i]);
+        ok = s && cJSON_AddItemToArray(servers, s);
+        if (!ok)
+            cJSON_Delete(s);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 uv_loop_t *gw_registry_loop(const gw_registry_t *reg)
 {
     return reg->loop;

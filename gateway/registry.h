@@ -102,6 +102,10 @@ void gw_registry_health(const gw_registry_t *reg, gw_registry_health_t *out);
 /* "ok", "degraded" or "unhealthy" for the health summary above. */
 const char *gw_registry_health_status(const gw_registry_health_t *h);
 
+/* {"status":"ok|degraded|unhealthy","started","ready","fallback","counts":{...},
+ *  "servers":[gw_upstream_status_json of each, in config order]}. New object or NULL. */
+cJSON *gw_registry_status_json(const gw_registry_t *reg);
+
 /* Close everything (see above); cb (may be NULL) runs after the registry was freed.
  * 0 or MCP_ESTATE when already closing. */
 int gw_registry_close(gw_registry_t *reg, gw_registry_closed_fn cb, void *ud);

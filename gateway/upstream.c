@@ -1525,3 +1525,72 @@ int gw_upstream_tool_stats(const gw_upstream_t *up, size_t i, gw_tool_stats_t *o
                              .latency = s->latency};
     return 0;
 }
+
+cJSON *gw_upstream_status_json(gw_upstream_t *up)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const gw_server_config_t *cfg = &up->cfg;
+    uint64_t now = now_ms(up);
+    mcp_client_t *cl = gw_upstream_client(up);
+    int ok = cJSON_AddStringToObject(o, "name", cfg->name) &&
+             cJSON_AddStringToObject(o, "transport", gw_transport_name(cfg->transport)) &&
+             cJSON_AddBoolToObject(o, "enabled", cfg->enabled) &&
+             cJSON_AddBoolToObject(o, "critical", cfg->critical) &&
+             cJSON_AddNumberToObject(o, "priority", cfg->priority) &&
+             cJSON_AddBoolToObject(o, "prefix", cfg->prefix) &&
+             cJSON_AddStringToObject(o, "state", gw_upstream_state_name(up->state)) &&
+             cJSON_AddNumberToObject(o, "stateSinceMs", (double)(now - up->state_since)) &&
+             cJSON_AddStringToObject(o, "lastError", up->last_error) &&
+             cJSON_AddNumberToObject(o, "reconnectInMs", (double)gw_upstream_reconnect_in(up)) &&
+             cJSON_AddNumberToObject(o, "pid", gw_upstream_pid(up));
+    if (ok && cl) {
+        const char *v = mcp_client_protocol_version(cl);
+        const cJSON *info = mcp_client_server_info(cl);
+        ok = (!v || cJSON_AddStringToObject(o, "protocolVersion", v)) &&
+             (!info || cJSON_AddItemToObject(o, "serverInfo", cJSON_Duplicate(info, 1)));
+    }
+    cJSON *b = ok ? cJSON_AddObjectToObject(o, "breaker") : NULL;
+    ok = b &&
+         cJSON_AddStringToObject(b, "state",
+                                 gw_breaker_state_name(gw_breaker_state(&up->breaker))) &&
+         cJSON_AddNumberToObject(b, "failures", up->breaker.failures) &&
+         cJSON_AddNumberToObject(b, "opens", (double)up->breaker.opens) &&
+         cJSON_AddNumberToObject(b, "rejected", (double)up->breaker.rejected) &&
+         cJSON_AddNumberToObject(b, "retryInMs", (double)gw_breaker_retry_in(&up->breaker));
+    cJSON *n = ok ? cJSON_AddObjectToObject(o, "counts") : NULL;
+    ok = n && cJSON_AddNumberToObject(n, "tools", cJSON_GetArraySize(up->cat[K_TOOLS])) &&
+         cJSON_AddNumberToObject(n, "resources", cJSON_GetArraySize(up->cat[K_RESOURCES])) &&
+         cJSON_AddNumberToObject(n, "templates", cJSON_GetArraySize(up->cat[K_TEMPLATES])) &&
+         cJSON_AddNumberToObject(n, "prompts", cJSON_GetArraySize(up->cat[K_PROMPTS]));
+    cJSON *s = ok ? cJSON_AddObjectToObject(o, "stats") : NULL;
+    const gw_upstream_stats_t *st = &up->st;
+    ok = s && cJSON_AddNumberToObject(s, "calls", (double)st->calls) &&
+         cJSON_AddNumberToObject(s, "ok", (double)st->ok) &&
+         cJSON_AddNumberToObject(s, "upstreamErrors", (double)st->upstream_errors) &&
+         cJSON_AddNumberToObject(s, "errors", (double)st->errors) &&
+         cJSON_AddNumberToObject(s, "timeouts", (double)st->timeouts) &&
+         cJSON_AddNumberToObject(s, "cancelled", (double)st->cancelled) &&
+         cJSON_AddNumberToObject(s, "rejected", (double)st->rejected) &&
+         cJSON_AddNumberToObject(s, "retries", (double)st->retries) &&
+         cJSON_AddNumberToObject(s, "inflight", (double)st->inflight) &&
+         cJSON_AddNumberToObject(s, "connects", (double)st->connects) &&
+         cJSON_AddNumberToObject(s, "connectFailures", (double)st->connect_failures) &&
+         cJSON_AddNumberToObject(s, "disconnects", (double)st->disconnects) &&
+         cJSON_AddNumberToObject(s, "childExits", (double)st->child_exits) &&
+         cJSON_AddNumberToObject(s, "probes", (double)st->probes) &&
+         cJSON_AddNumberToObject(s, "probeFailures", (double)st->probe_failures) &&
+         cJSON_AddNumberToObject(s, "listChanged", (double)st->list_changed);
+    cJSON *l = ok ? cJSON_AddObjectToObject(o, "latencyUs") : NULL;
+    ok = l && cJSON_AddNumberToObject(l, "p50", (double)hdr_value_at_percentile(up->latency, 50)) &&
+         cJSON_AddNumberToObject(l, "p90", (double)hdr_value_at_percentile(up->latency, 90)) &&
+         cJSON_AddNumberToObject(l, "p99", (double)hdr_value_at_percentile(up->latency, 99)) &&
+         cJSON_AddNumberToObject(l, "max", (double)hdr_max(up->latency)) &&
+         cJSON_AddNumberToObject(l, "count", (double)hdr_total_count(up->latency));
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}

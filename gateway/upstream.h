@@ -270,6 +270,14 @@ void gw_upstream_stats(const gw_upstream_t *up, gw_upstream_stats_t *out);
 /* Latency of all calls (microseconds). Borrowed; never NULL. */
 const hdr_histogram_t *gw_upstream_latency(const gw_upstream_t *up);
 
+/* Everything above as one JSON object (for /api/mcp/servers and /health/detailed):
+ * {"name","transport","enabled","critical","priority","prefix","state","stateSinceMs",
+ *  "lastError","breaker":{"state","failures","opens","rejected","retryInMs"},
+ *  "reconnectInMs","pid","protocolVersion","serverInfo","counts":{"tools","resources",
+ *  "templates","prompts"},"stats":{...},"latencyUs":{"p50","p90","p99","max","count"}}.
+ * New object, or NULL on ENOMEM. */
+cJSON *gw_upstream_status_json(gw_upstream_t *up);
+
 typedef struct gw_tool_stats_s {
     const char *tool;
     uint64_t calls, errors, timeouts;

@@ -707,6 +707,22 @@ static void startup_bound(void **state)
     assert_int_equal(call_tool(&e, "nothere.echo", NULL, &r), MCP_ENOTFOUND);
     assert_int_equal(gw_registry_reconnect(e.reg, "off"), MCP_ESTATE);
     assert_int_equal(gw_registry_reconnect(e.reg, "nope"), MCP_ENOTFOUND);
+    cJSON *sj = gw_registry_status_json(e.reg);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(sj, "status")), "unhealthy");
+    cJSON *servers = cJSON_GetObjectItem(sj, "servers");
+    assert_int_equal(cJSON_GetArraySize(servers), 4);
+    cJSON *g = cJSON_GetArrayItem(servers, 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(g, "state")), "ready");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "serverInfo"), "name")),
+        "good");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "counts"), "tools")->valueint, 7);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "stats"), "ok")->valueint, 2);
+    cJSON *m = cJSON_GetArrayItem(servers, 1);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(m, "state")), "down");
+    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(m, "lastError")), "no such"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m, "critical")));
+    cJSON_Delete(sj);
     gw_upcall_opts_t uo = {.method = "ping", .cb = on_result, .ud = &r};
     assert_int_equal(gw_upstream_call(up_of(&e, "off"), &uo, NULL), MCP_EUNAVAILABLE);
     env_close(&e);
