@@ -5,7 +5,8 @@
  *   initialize (2025-11-25 negotiated) -> tools/list through every page (page size 2, 8 tools,
  *   4 pages, order checked) -> tools/call echo -> slow with 3 progress notifications -> slow
  *   cancelled by the client (the server's cancel hook ran) -> ask (a server->client
- *   elicitation/create answered by the client's handler) -> session expiry and re-initialize
+ *   elicitation/create answered by the client's handler) -> ask cancelled while the elicitation
+ *   is unanswered (the server withdraws it) -> session expiry and re-initialize
  *   (Streamable HTTP) or a crashing server (stdio) -> graceful close -> uv_loop_close() == 0.
  *
  * For stdio this binary re-executes itself with --serve-stdio as the server; for HTTP the
@@ -273,6 +274,8 @@ typedef struct fx_s {
     int lost, lost_reason; /* on_closed: the transport went away by itself */
     int close_done;
     int elicitations;
+    int hold_elicitation; /* 1: keep the next one unanswered in `held` */
+    mcp_client_incoming_t *held;
 } fx_t;
 
 /* One finished (or pending) client request. */
@@ -351,6 +354,11 @@ static void on_elicitation(mcp_client_t *c, mcp_client_incoming_t *in, const cha
     (void)c;
     fx_t *fx = ud;
     cJSON *r = NULL;
+    if (fx->hold_elicitation) {
+        fx->hold_elicitation = 0;
+        fx->held = in;
+        return;
+    }
     if (strcmp(method, MCP_METHOD_ELICITATION_CREATE) == 0 &&
         cJSON_GetObjectItem(params, "requestedSchema")) {
         fx->elicitations++;
@@ -573,12 +581,10 @@ static void step_cancel(fx_t *fx)
      * call already sees it (one ordered pipe); over HTTP the notification and the stats request
      * are separate POSTs, so ask until it shows (bounded by the deadline). */
     unsigned inits, cancels;
-    fx->expired = 0;
-    uv_timer_start(&fx->deadline, on_deadline, deadline_ms(), 0);
+    uint64_t until = uv_now(&fx->loop) + deadline_ms();
     do
         server_stats(fx, &inits, &cancels);
-    while (cancels == 0 && !fx->expired && fx->tr->kind == TR_HTTP);
-    uv_timer_stop(&fx->deadline);
+    while (cancels == 0 && fx->tr->kind == TR_HTTP && uv_now(&fx->loop) < until);
     assert_int_equal(cancels, 1);
     assert_int_equal(inits, 1);
     if (fx->srv)
@@ -592,6 +598,25 @@ static void step_ask(fx_t *fx)
     assert_string_equal(result_text(&call), "accept:e2e-client");
     assert_int_equal(fx->elicitations, 1);
     call_free(&call);
+}
+
+/* A call cancelled while its elicitation waits for the user: the server withdraws that request
+ * (notifications/cancelled), so the client's late answer is refused and nothing is sent. */
+static void step_ask_cancelled(fx_t *fx)
+{
+    call_t call;
+    fx->hold_elicitation = 1;
+    call_tool(fx, &call, "ask", NULL, 0);
+    RUN_UNTIL(fx, fx->held != NULL);
+    assert_false(mcp_client_incoming_cancelled(fx->held));
+    assert_int_equal(mcp_client_cancel(call.req, "user went away"), 0);
+    RUN_UNTIL(fx, call.done);
+    assert_int_equal(call.status, MCP_ECANCELED);
+    RUN_UNTIL(fx, mcp_client_incoming_cancelled(fx->held));
+    assert_int_equal(mcp_client_reply(fx->held, NULL), MCP_ECANCELED);
+    fx->held = NULL;
+    /* The session is still fine afterwards. */
+    step_echo(fx);
 }
 
 /* Streamable HTTP: the server forgets the session; the next call gets 404, the client
@@ -688,6 +713,7 @@ static void test_e2e(void **state)
     step_progress(&fx);
     step_cancel(&fx);
     step_ask(&fx);
+    step_ask_cancelled(&fx);
     if (tr->kind == TR_HTTP && tr->expect_mode == MCP_HTTP_STREAMABLE)
         step_session_expiry(&fx);
     else if (tr->kind == TR_STDIO)
