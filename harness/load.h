@@ -94,7 +94,7 @@ typedef struct load_phase_s {
     double rate_start;
     double rate_end;
     /* closed loop: concurrent loops (>= 1) and the pause between a response and the next
-     * request of the same loop. */
+     * request of the same loop (a libuv timer: rounded up to whole milliseconds). */
     uint32_t concurrency;
     uint64_t think_time_us;
 } load_phase_t;
