@@ -143,6 +143,31 @@ static void tool_touch(mcp_call_t *call, const cJSON *args, void *ud)
     mcp_call_reply_text(call, out);
 }
 
+static void on_sampled(const mcp_response_t *resp, void *ud)
+{
+    (void)ud;
+    const char *text = resp->status == 0 && resp->result
+                           ? cJSON_GetStringValue(cJSON_GetObjectItem(
+                                 cJSON_GetObjectItem(resp->result, "content"), "text"))
+                           : NULL;
+    if (text)
+        mcp_call_reply_text(resp->call, text);
+    else
+        mcp_call_tool_error(resp->call, "sampling failed");
+}
+
+/* ask: a sampling/createMessage request back to the client, answered with its text. */
+static void tool_ask(mcp_call_t *call, const cJSON *args, void *ud)
+{
+    (void)args;
+    (void)ud;
+    cJSON *p = cJSON_Parse("{\"messages\":[{\"role\":\"user\",\"content\":{\"type\":\"text\","
+                           "\"text\":\"hi\"}}],\"maxTokens\":10}");
+    int rc = mcp_call_request(call, "sampling/createMessage", p, on_sampled, NULL);
+    if (rc)
+        mcp_call_tool_error(call, mcp_strerror(rc));
+}
+
 static void res_info(mcp_call_t *call, const char *uri, const mcp_uri_vars_t *vars, void *ud)
 {
     srv_ctx_t *s = ud;
@@ -208,6 +233,7 @@ static mcp_server_t *make_server(uv_loop_t *loop, srv_ctx_t *s, int ntools)
         {"crash", NULL, tool_crash},
         {"add_tool", NULL, tool_add_tool},
         {"touch", NULL, tool_touch},
+        {"ask", NULL, tool_ask},
     };
     for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
         mcp_tool_def_t def = {
@@ -342,6 +368,7 @@ typedef struct {
     size_t ninproc;
     pid_t pids[64];
     size_t npids;
+    int relayed; /* server->client requests seen */
 } env_t;
 
 static void poll_tick(uv_timer_t *t)
@@ -467,6 +494,25 @@ static gw_config_t *parse_config(const char *gateway, const char *servers)
     "{\"name\":\"" name "\",\"transport\":\"stdio\",\"priority\":" #prio \
     ",\"config\":{\"command\":\"inproc\"" cfgextra "}}"
 
+/* Server->client requests from upstreams: answer sampling as a downstream client would. */
+static void relay_sampling(gw_upstream_t *up, mcp_client_incoming_t *in, const char *method,
+                           const cJSON *params, void *ud)
+{
+    env_t *e = ud;
+    (void)params;
+    e->relayed++;
+    if (strcmp(method, "sampling/createMessage") != 0) {
+        mcp_client_reply_error(in, -32601, "not relayed", NULL);
+        return;
+    }
+    char text[256];
+    snprintf(text, sizeof text,
+             "{\"role\":\"assistant\",\"content\":{\"type\":\"text\",\"text\":\"sampled for "
+             "%s\"},\"model\":\"test\"}",
+             gw_upstream_name(up));
+    mcp_client_reply(in, cJSON_Parse(text));
+}
+
 static void on_started(gw_registry_t *reg, void *ud)
 {
     env_t *e = ud;
@@ -486,8 +532,13 @@ static void env_init(env_t *e)
 static void env_open(env_t *e, gw_config_t *cfg, const gw_upstream_settings_t *settings)
 {
     e->cfg = cfg;
-    gw_registry_options_t ro = {
-        .config = cfg, .settings = settings, .connect = connect_test, .connect_ud = e, .seed = 42};
+    gw_registry_options_t ro = {.config = cfg,
+                                .settings = settings,
+                                .connect = connect_test,
+                                .connect_ud = e,
+                                .on_request = relay_sampling,
+                                .request_ud = e,
+                                .seed = 42};
     assert_int_equal(gw_registry_new(&e->loop, &ro, &e->reg), 0);
     assert_int_equal(gw_registry_add_listener(e->reg, on_event, e), 0);
     gw_agg_options_t ao;
@@ -691,7 +742,7 @@ static void startup_bound(void **state)
     /* Only good's items are in the catalog. */
     assert_true(listed(&e, "good.echo"));
     assert_false(listed(&e, "hung.echo"));
-    assert_int_equal(cJSON_GetArraySize(gw_agg_tools(e.agg)), 7);
+    assert_int_equal(cJSON_GetArraySize(gw_agg_tools(e.agg)), 8);
     assert_int_equal(cJSON_GetArraySize(gw_agg_resources(e.agg)), 2);
     call_ok(&e, "good.echo", "{\"text\":\"hi\"}", "good:hi");
     call_ok(&e, "echo", "{\"text\":\"bare\"}", "good:bare");
@@ -716,7 +767,7 @@ static void startup_bound(void **state)
     assert_string_equal(
         cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "serverInfo"), "name")),
         "good");
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "counts"), "tools")->valueint, 7);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "counts"), "tools")->valueint, 8);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(g, "stats"), "ok")->valueint, 2);
     cJSON *m = cJSON_GetArrayItem(servers, 1);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(m, "state")), "down");
@@ -974,7 +1025,7 @@ static void lists_cache_and_notifications(void **state)
     (void)state;
     env_t e;
     env_init(&e);
-    add_inproc(&e, "p", 2, 5); /* 12 tools in pages of 2 */
+    add_inproc(&e, "p", 2, 5); /* 13 tools in pages of 2 */
     add_inproc(&e, "q", 0, 0);
     gw_config_t *cfg =
         parse_config("\"cache\":{\"ttl_ms\":60000}", INPROC("p", 1, "") "," INPROC("q", 2, ""));
@@ -984,14 +1035,14 @@ static void lists_cache_and_notifications(void **state)
     WAIT_FOR(&e, e.started, 5000);
     gw_upstream_t *p = up_of(&e, "p");
     /* Pagination followed: every tool, resource and prompt. */
-    assert_int_equal(cJSON_GetArraySize(gw_upstream_tools(p)), 12);
+    assert_int_equal(cJSON_GetArraySize(gw_upstream_tools(p)), 13);
     assert_int_equal(cJSON_GetArraySize(gw_upstream_resources(p)), 2);
     assert_int_equal(cJSON_GetArraySize(gw_upstream_templates(p)), 1);
     assert_int_equal(cJSON_GetArraySize(gw_upstream_prompts(p)), 1);
-    assert_int_equal(cJSON_GetArraySize(gw_agg_tools(e.agg)), 12 + 7);
+    assert_int_equal(cJSON_GetArraySize(gw_agg_tools(e.agg)), 13 + 8);
     assert_true(listed(&e, "p.t4"));
     /* Bare names shared by both: conflicts, p routes first. */
-    assert_int_equal(gw_agg_conflict_count(e.agg), 8); /* 7 tools + 1 prompt */
+    assert_int_equal(gw_agg_conflict_count(e.agg), 9); /* 8 tools + 1 prompt */
     /* list_changed: a tool added upstream appears, with a change event. */
     int changes = e.agg_changes;
     e.agg_kinds = 0;
@@ -1022,6 +1073,9 @@ static void lists_cache_and_notifications(void **state)
     WAIT_FOR(&e, r.done, 5000);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.text, "hello from q");
+    /* A server->client request (sampling) is relayed through the registry's hook. */
+    call_ok(&e, "q.ask", NULL, "sampled for q");
+    assert_int_equal(e.relayed, 1);
     /* Resource reads: routed by URI, cached, counted. */
     const char *cached = NULL;
     assert_int_equal(cache_read(&e, "mem://p/counter", &r, &cached), 0);
@@ -1061,7 +1115,7 @@ static void lists_cache_and_notifications(void **state)
     assert_int_equal(cache_read(&e, "mem://zzz/1", &r, &cached), MCP_ENOTFOUND);
     /* Stats JSON has the conflicts and the cache. */
     cJSON *sj = gw_agg_stats_json(e.agg);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sj, "conflicts")), 8);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sj, "conflicts")), 9);
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(sj, "cache"), "hits")->valueint, 2);
     cJSON_Delete(sj);
     /* An in-process upstream whose server goes away: down, then back when it exists again. */
