@@ -40,6 +40,9 @@ struct gw_series_s {
     uint64_t set_round;     /* collected overflow: the collection that last set it */
     int is_overflow;
     const char *values[GW_METRICS_MAX_LABELS];
+    /* name="value",... escaped for the text format, built once so a scrape only copies it */
+    const char *label_text;
+    size_t label_text_len;
     char storage[]; /* the label values, NUL-separated */
 };
 
@@ -58,6 +61,7 @@ struct gw_metric_s {
     int64_t highest; /* in units */
     int sigfigs;
     double le[GW_METRICS_MAX_BUCKETS];
+    char le_text[GW_METRICS_MAX_BUCKETS][32];
     size_t le_count;
     gw_series_t **table;
     size_t table_size; /* power of two */
@@ -202,8 +206,21 @@ static void format_number(char *out, size_t cap, double v)
         snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    if (v == floor(v) && fabs(v) < 1e15) {
-        snprintf(out, cap, "%.0f", v == 0 ? 0.0 : v); /* no "-0" */
+    if (v == floor(v) && fabs(v) < 1e15 && cap >= 24) {
+        /* Integers (most samples: counts) without printf. No "-0". */
+        char tmp[24];
+        size_t n = 0;
+        uint64_t u = (uint64_t)fabs(v);
+        do {
+            tmp[n++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        size_t k = 0;
+        if (v < 0)
+            out[k++] = '-';
+        while (n)
+            out[k++] = tmp[--n];
+        out[k] = '\0';
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
@@ -349,6 +366,7 @@ int gw_metrics_register(gw_metrics_t *m, gw_metric_type_t type, const char *name
         if (!isfinite(le[i]) || le[i] < 0 || (i > 0 && le[i] <= le[i - 1]))
             goto fail;
         mt->le[i] = le[i];
+        format_number(mt->le_text[i], sizeof mt->le_text[i], le[i]);
     }
     mt->le_count = le_count;
     if (type == GW_METRIC_HISTOGRAM &&
@@ -412,14 +430,41 @@ static gw_series_t *find_series(gw_metric_t *mt, uint64_t h,
     return NULL;
 }
 
+/* Label values in the text format: \\, \" and \n escaped (format 0.0.4). */
+static size_t escaped_len(const char *v)
+{
+    size_t n = 0;
+    for (; *v; v++)
+        n += *v == '\\' || *v == '"' || *v == '\n' ? 2 : 1;
+    return n;
+}
+
+static char *escape_value(char *p, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') {
+            *p++ = '\\';
+            *p++ = *v;
+        } else if (*v == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+        } else {
+            *p++ = *v;
+        }
+    }
+    return p;
+}
+
 static int create_series(gw_metric_t *mt, uint64_t h, char (*vals)[GW_METRICS_LABEL_VALUE_MAX + 1],
                          gw_series_t **out)
 {
-    size_t lens[GW_METRICS_MAX_LABELS], total = 0;
+    size_t lens[GW_METRICS_MAX_LABELS], total = 0, text_len = 0;
     for (size_t i = 0; i < mt->nlabels; i++) {
         lens[i] = strlen(vals[i]);
         total += lens[i] + 1;
+        text_len += (i ? 1 : 0) + strlen(mt->labels[i]) + 3 + escaped_len(vals[i]);
     }
+    total += text_len + 1;
     if (mt->nseries >= mt->table_size && mt->table_size < mt->max_series + 1) {
         int rc = grow_table(mt);
         if (rc != 0)
@@ -434,6 +479,20 @@ static int create_series(gw_metric_t *mt, uint64_t h, char (*vals)[GW_METRICS_LA
         s->values[i] = p;
         p += lens[i] + 1;
     }
+    s->label_text = p;
+    s->label_text_len = text_len;
+    for (size_t i = 0; i < mt->nlabels; i++) {
+        if (i)
+            *p++ = ',';
+        size_t nl = strlen(mt->labels[i]);
+        memcpy(p, mt->labels[i], nl);
+        p += nl;
+        *p++ = '=';
+        *p++ = '"';
+        p = escape_value(p, vals[i]);
+        *p++ = '"';
+    }
+    *p = '\0';
     if (mt->type == GW_METRIC_HISTOGRAM && !mt->collected &&
         hdr_init(1, mt->highest, mt->sigfigs, &s->hdr, NULL, 0) != 0) {
         mcp_free(s);
@@ -685,40 +744,50 @@ typedef struct hist_view_s {
     uint64_t buckets[GW_METRICS_MAX_BUCKETS]; /* cumulative */
     uint64_t count;
     double sum_seconds;
+    double mean_units; /* hdr_mean, when asked for */
 } hist_view_t;
 
-static void hist_view(const gw_series_t *s, hist_view_t *v)
+/* Bucket counts (and the median-equivalent sum when needed) in one walk over the raw counts up
+ * to the largest recorded value. Scrapes cover every series, so this stays a plain array walk:
+ * per-index work only where a count is non-zero. */
+static void hist_view(const gw_series_t *s, int want_mean, hist_view_t *v)
 {
     const gw_metric_t *mt = s->metric;
     memset(v, 0, sizeof *v);
     int64_t unit;
     const hdr_histogram_t *h = series_hist(s, &unit);
-    if (!h)
+    if (!h || h->total_count == 0)
         return;
-    double bounds[GW_METRICS_MAX_BUCKETS];
-    for (size_t i = 0; i < mt->le_count; i++)
-        bounds[i] = mt->le[i] * NS_PER_S / (double)unit;
-    uint64_t per[GW_METRICS_MAX_BUCKETS + 1] = {0};
-    double sum_units = 0;
-    size_t j = 0;
-    hdr_iter_t it;
-    hdr_iter_recorded_init(&it, h);
-    while (hdr_iter_next(&it)) {
-        while (j < mt->le_count && (double)it.value > bounds[j])
-            j++;
-        per[j] += (uint64_t)it.count;
-        sum_units += (double)it.median_equivalent * (double)it.count;
+    int exact_sum = !s->borrowed && !mt->collected;
+    int need_medians = want_mean || !exact_sum;
+    int32_t last = hdr_counts_index_for(h, h->max_value);
+    /* A sample counts in `le` when its bucket's lowest value is <= le: every index up to the
+     * one holding floor(le) (whose lowest value is <= floor(le), the next one's is above). */
+    int32_t bound_index[GW_METRICS_MAX_BUCKETS];
+    for (size_t i = 0; i < mt->le_count; i++) {
+        double b = floor(mt->le[i] * NS_PER_S / (double)unit);
+        bound_index[i] = b >= (double)h->highest_trackable_value
+                             ? INT32_MAX
+                             : hdr_counts_index_for(h, (int64_t)b);
     }
     uint64_t cum = 0;
-    for (size_t i = 0; i < mt->le_count; i++) {
-        cum += per[i];
-        v->buckets[i] = cum;
+    double medians = 0;
+    size_t j = 0;
+    for (int32_t i = 0; i <= last; i++) {
+        int64_t c = h->counts[i];
+        if (c) {
+            cum += (uint64_t)c;
+            if (need_medians)
+                medians += (double)hdr_median_equivalent(h, hdr_value_at_index(h, i)) * (double)c;
+        }
+        while (j < mt->le_count && bound_index[j] <= i)
+            v->buckets[j++] = cum;
     }
-    v->count = (uint64_t)hdr_total_count(h);
-    if (!s->borrowed && !mt->collected)
-        v->sum_seconds = s->sum_ns / NS_PER_S;
-    else
-        v->sum_seconds = sum_units * (double)unit / NS_PER_S;
+    while (j < mt->le_count)
+        v->buckets[j++] = cum;
+    v->count = (uint64_t)h->total_count;
+    v->sum_seconds = exact_sum ? s->sum_ns / NS_PER_S : medians * (double)unit / NS_PER_S;
+    v->mean_units = medians / (double)h->total_count;
 }
 
 static double series_amount(const gw_series_t *s)
@@ -974,13 +1043,8 @@ static int put_sample(buf_t *out, const gw_metric_t *mt, const gw_series_t *s, c
         rc = buf_append_str(out, suffix);
     if (rc == 0 && (mt->nlabels > 0 || le)) {
         rc = buf_putc(out, '{');
-        for (size_t i = 0; rc == 0 && i < mt->nlabels; i++) {
-            rc = buf_appendf(out, "%s%s=\"", i ? "," : "", mt->labels[i]);
-            if (rc == 0)
-                rc = put_escaped(out, s->values[i], 1);
-            if (rc == 0)
-                rc = buf_putc(out, '"');
-        }
+        if (rc == 0)
+            rc = buf_append(out, s->label_text, s->label_text_len);
         if (rc == 0 && le)
             rc = buf_appendf(out, "%sle=\"%s\"", mt->nlabels ? "," : "", le);
         if (rc == 0)
@@ -988,7 +1052,11 @@ static int put_sample(buf_t *out, const gw_metric_t *mt, const gw_series_t *s, c
     }
     format_number(num, sizeof num, value);
     if (rc == 0)
-        rc = buf_appendf(out, " %s\n", num);
+        rc = buf_putc(out, ' ');
+    if (rc == 0)
+        rc = buf_append_str(out, num);
+    if (rc == 0)
+        rc = buf_putc(out, '\n');
     return rc;
 }
 
@@ -1012,12 +1080,9 @@ static int put_metric(buf_t *out, const gw_metric_t *mt)
             continue;
         }
         hist_view_t v;
-        hist_view(s, &v);
-        char le[40];
-        for (size_t i = 0; rc == 0 && i < mt->le_count; i++) {
-            format_number(le, sizeof le, mt->le[i]);
-            rc = put_sample(out, mt, s, "_bucket", le, (double)v.buckets[i]);
-        }
+        hist_view(s, 0, &v);
+        for (size_t i = 0; rc == 0 && i < mt->le_count; i++)
+            rc = put_sample(out, mt, s, "_bucket", mt->le_text[i], (double)v.buckets[i]);
         if (rc == 0)
             rc = put_sample(out, mt, s, "_bucket", "+Inf", (double)v.count);
         if (rc == 0)
@@ -1130,7 +1195,7 @@ static int series_json(const gw_metric_t *mt, const gw_series_t *s, cJSON *arr)
     if (mt->type != GW_METRIC_HISTOGRAM)
         return add_number(o, "value", s->value);
     hist_view_t v;
-    hist_view(s, &v);
+    hist_view(s, 1, &v);
     int64_t unit;
     const hdr_histogram_t *h = series_hist(s, &unit);
     /* value * unit is exact for any sane value, so one rounding: the same number a reader gets
@@ -1140,7 +1205,7 @@ static int series_json(const gw_metric_t *mt, const gw_series_t *s, cJSON *arr)
     if (rc == 0)
         rc = add_number(o, "sum_seconds", v.sum_seconds);
     if (rc == 0)
-        rc = add_number(o, "mean_ms", h ? hdr_mean(h) * u / 1e6 : 0);
+        rc = add_number(o, "mean_ms", v.mean_units * u / 1e6);
     if (rc == 0)
         rc = add_number(o, "p50_ms", h ? (double)hdr_value_at_percentile(h, 50) * u / 1e6 : 0);
     if (rc == 0)
