@@ -6,8 +6,9 @@
  *   4 pages, order checked) -> tools/call echo -> slow with 3 progress notifications -> slow
  *   cancelled by the client (the server's cancel hook ran) -> ask (a server->client
  *   elicitation/create answered by the client's handler) -> ask cancelled while the elicitation
- *   is unanswered (the server withdraws it) -> session expiry and re-initialize
- *   (Streamable HTTP) or a crashing server (stdio) -> graceful close -> uv_loop_close() == 0.
+ *   is unanswered (the server withdraws it) -> the server ends the session: expiry and
+ *   re-initialize (Streamable HTTP), the transport closing with in-flight calls failed (legacy
+ *   SSE), a crash (stdio) -> graceful close -> uv_loop_close() == 0.
  *
  * For stdio this binary re-executes itself with --serve-stdio as the server; for HTTP the
  * server listens on 127.0.0.1 (port chosen at run time) in the test's own loop. The server's
@@ -47,6 +48,7 @@ typedef struct srv_state_s {
     unsigned initializes;  /* initialize requests seen (by the interceptor) */
     unsigned cancels;      /* cancel hooks of `slow` that ran */
     unsigned slow_pending; /* `slow` calls whose timer is still open */
+    mcp_session_t *last;   /* the session of the last request (HTTP rows have one at a time) */
 } srv_state_t;
 
 /* The registration order is the order tools/list must report. */
@@ -64,9 +66,9 @@ typedef struct slow_s {
 
 static int tool_interceptor(mcp_call_t *call, const char *method, const char *tool_name, void *ud)
 {
-    (void)call;
     (void)tool_name;
     srv_state_t *st = ud;
+    st->last = mcp_call_session(call);
     if (strcmp(method, MCP_METHOD_INITIALIZE) == 0)
         st->initializes++;
     return MCP_INTERCEPT_CONTINUE;
@@ -247,14 +249,15 @@ typedef struct transport_s {
     mcp_client_http_mode_t mode;        /* TR_HTTP: the mode asked for */
     mcp_client_http_mode_t expect_mode; /* TR_HTTP: the mode in use after initialize */
     const char *path;                   /* TR_HTTP: endpoint path */
+    int session_ids; /* 1: the session has an id the server can forget (Streamable HTTP) */
 } transport_t;
 
 static const transport_t transports[] = {
-    {"stdio", TR_STDIO, 0, 0, NULL},
-    {"streamable", TR_HTTP, MCP_HTTP_STREAMABLE, MCP_HTTP_STREAMABLE, "/mcp"},
-    {"legacy-sse", TR_HTTP, MCP_HTTP_SSE, MCP_HTTP_SSE, "/sse"},
+    {"stdio", TR_STDIO, 0, 0, NULL, 0},
+    {"streamable", TR_HTTP, MCP_HTTP_STREAMABLE, MCP_HTTP_STREAMABLE, "/mcp", 1},
+    {"legacy-sse", TR_HTTP, MCP_HTTP_SSE, MCP_HTTP_SSE, "/sse", 0},
     /* POST /sse gets 405 from the router: the client falls back to legacy. */
-    {"auto-to-legacy", TR_HTTP, MCP_HTTP_AUTO, MCP_HTTP_SSE, "/sse"},
+    {"auto-to-legacy", TR_HTTP, MCP_HTTP_AUTO, MCP_HTTP_SSE, "/sse", 0},
 };
 
 typedef struct fx_s {
@@ -672,6 +675,27 @@ static void step_server_crash(fx_t *fx)
                      MCP_ECLOSED);
 }
 
+/* Legacy HTTP+SSE: the session is its GET stream. A session the server ends (expiry) ends the
+ * stream and with it the transport: in-flight calls fail with MCP_ECLOSED, nothing more can be
+ * sent, and there is no re-initialize (no session-id header, no 404 to act on). */
+static void step_legacy_session_ended(fx_t *fx)
+{
+    call_t pending;
+    call_tool(fx, &pending, "slow", "{\"interval_ms\":600000}", 1);
+    RUN_UNTIL(fx, pending.nprogress >= 1);
+    assert_int_equal(mcp_http_server_session_count(fx->http), 1);
+    assert_int_equal(mcp_http_server_expire_session(fx->http, fx->st.last), 0);
+    RUN_UNTIL(fx, pending.done && fx->lost);
+    assert_int_equal(pending.status, MCP_ECLOSED);
+    assert_int_equal(fx->lost_reason, MCP_ECLOSED);
+    assert_int_equal(fx->st.cancels, 2); /* the session's end cancelled `slow` on the server */
+    call_t late;
+    memset(&late, 0, sizeof late);
+    assert_int_equal(mcp_client_request(fx->c, MCP_METHOD_PING, NULL, 0, on_result, &late, NULL),
+                     MCP_ECLOSED);
+    assert_int_equal(fx->st.initializes, 1);
+}
+
 static void step_close(fx_t *fx)
 {
     assert_int_equal(mcp_client_close(fx->c, on_close_done, fx), 0);
@@ -681,7 +705,6 @@ static void step_close(fx_t *fx)
         assert_int_equal(kill(fx->child, 0), -1); /* stopped and reaped by the close */
         assert_int_equal(errno, ESRCH);
     } else {
-        assert_false(fx->lost); /* the transport never went away by itself */
         /* Streamable HTTP ends the session with DELETE before reporting closed; a legacy
          * session ends when the server notices its GET stream went away. */
         if (fx->tr->expect_mode == MCP_HTTP_STREAMABLE) {
@@ -714,14 +737,17 @@ static void test_e2e(void **state)
     step_cancel(&fx);
     step_ask(&fx);
     step_ask_cancelled(&fx);
-    if (tr->kind == TR_HTTP && tr->expect_mode == MCP_HTTP_STREAMABLE)
-        step_session_expiry(&fx);
-    else if (tr->kind == TR_STDIO)
+    /* How a session ends by the server's doing depends on the transport: only Streamable HTTP
+     * has session ids, so only there can the client notice an expiry (404) and re-initialize.
+     * Stdio has no session id (one process is one session): its counterpart is a crash. */
+    if (tr->kind == TR_STDIO)
         step_server_crash(&fx);
-    /* Legacy HTTP+SSE has no session expiry to test: the session is its GET stream, and
-     * there is no session-id header nor a 404 that tells the client to re-initialize; a
-     * session ended by the server just ends the stream and closes the transport. Stdio has no
-     * session id either (one process is one session), so it gets the crash instead. */
+    else if (tr->session_ids)
+        step_session_expiry(&fx);
+    else
+        step_legacy_session_ended(&fx);
+    /* Only when the server ended it did the transport go away by itself. */
+    assert_int_equal(fx.lost, !tr->session_ids);
     step_close(&fx);
 }
 
