@@ -102,6 +102,7 @@ static void slow_tick(uv_timer_t *timer)
         (void)mcp_call_progress(s->call, s->sent, 3, "step");
         return;
     }
+    /* The call ends with this answer; s is freed once the timer closed. */
     mcp_call_on_cancel(s->call, NULL, NULL);
     (void)mcp_call_reply_text(s->call, "slow done");
     slow_finish(s);
