@@ -58,6 +58,7 @@ struct fault_inject_s {
     pending_t *pending;
     size_t npending;
     delayed_t *delayed;
+    fault_rate_limit_fn rate_limit; /* NULL: the generic answer */
     /* stdio dribble (slow_sse): while bytes are queued here every message goes behind them */
     mcp_stdio_server_t *io;
     uv_timer_t dribble_timer;
@@ -267,6 +268,19 @@ static int apply(fault_inject_t *fi, mcp_call_t *call, fault_action_t *act)
     case FAULT_TOOL_ERROR:
         (void)mcp_call_tool_error(call, act->message ? act->message : "Injected tool error");
         break;
+    case FAULT_RATE_LIMIT: {
+        const char *tool = mcp_call_tool_name(call);
+        cJSON *result = fi->rate_limit ? fi->rate_limit(tool ? tool : "", act->retry_after) : NULL;
+        if (result) {
+            (void)mcp_call_reply(call, result);
+        } else {
+            char text[160];
+            snprintf(text, sizeof text, "rate limit exceeded; the limit resets in %d s",
+                     act->retry_after);
+            (void)mcp_call_tool_error(call, text);
+        }
+        break;
+    }
     case FAULT_HANG:
         LOG_D(COMP, "fault: hanging", "rule=%s method=%s", log_quote(act->rule),
               mcp_call_method(call));
@@ -890,4 +904,9 @@ void fault_inject_close(fault_inject_t *fi)
         delayed_end(fi->delayed);
     uv_timer_stop(&fi->dribble_timer);
     uv_close((uv_handle_t *)&fi->dribble_timer, handle_closed);
+}
+
+void fault_inject_set_rate_limit(fault_inject_t *fi, fault_rate_limit_fn fn)
+{
+    fi->rate_limit = fn;
 }

@@ -63,6 +63,12 @@ int fault_inject_new(uv_loop_t *loop, mcp_server_t *server, fault_inject_transpo
 /* See the lifetime rules above. NULL is a no-op. */
 void fault_inject_close(fault_inject_t *fi);
 
+/* Builds the answer of a `rate_limit` fault for a tool call (a CallToolResult, isError). A kind
+ * with a rate-limit shape of its own installs one (the github kind's
+ * mock_github_rate_limit_result); the default says "rate limit exceeded" generically. */
+typedef cJSON *(*fault_rate_limit_fn)(const char *tool, long reset_seconds);
+void fault_inject_set_rate_limit(fault_inject_t *fi, fault_rate_limit_fn fn);
+
 /* Replace the rules (set taken; NULL clears them). Pending effects of the old rules still
  * happen; the old rules' counters are kept for the stats. */
 void fault_inject_set_rules(fault_inject_t *fi, fault_set_t *set);

@@ -118,7 +118,7 @@ static int parse_rule(parse_ctx_t *ctx, const cJSON *obj, fault_rule_t *rule)
         return bad(ctx, "type",
                    "required; one of latency, error, tool_error, hang, close, exit, "
                    "crash, malformed, truncate, slow_sse, oversized, wrong_version, "
-                   "slow_start, session_expiry, stdout_noise, http_status");
+                   "slow_start, session_expiry, stdout_noise, http_status, rate_limit");
     rule->type = FAULT_TYPE_COUNT;
     for (int t = 0; t < FAULT_TYPE_COUNT; t++)
         if (strcmp(type->valuestring, type_names[t]) == 0)
@@ -227,6 +227,11 @@ static int parse_rule(parse_ctx_t *ctx, const cJSON *obj, fault_rule_t *rule)
             return rc;
         rule->status = (int)v;
         if ((rc = get_number(ctx, obj, "retry_after", 0, 0, 86400, &v)))
+            return rc;
+        rule->retry_after = (int)v;
+        return 0;
+    case FAULT_RATE_LIMIT:
+        if ((rc = get_number(ctx, obj, "retry_after", 3600, 0, 86400 * 7, &v)))
             return rc;
         rule->retry_after = (int)v;
         return 0;

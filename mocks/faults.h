@@ -34,6 +34,10 @@
  *                                                                  and the session is dropped
  *   stdout_noise   text (default "this is not JSON-RPC")           a non-protocol line first
  *   http_status    status (default 503), retry_after (seconds)     HTTP error instead of MCP
+ *   rate_limit     retry_after (seconds until reset, default 3600) the kind's rate-limit answer
+ *                                                                  (GitHub's 403 "API rate limit
+ *                                                                  exceeded" isError result on
+ *                                                                  the github kind)
  *
  * Evaluation: for each request every rule is checked in order; each matching rule advances its
  * own counter, and fires when the counter is past `after`, is a multiple of `every`, the rule has
@@ -69,7 +73,8 @@
     X(SLOW_START, "slow_start")         \
     X(SESSION_EXPIRY, "session_expiry") \
     X(STDOUT_NOISE, "stdout_noise")     \
-    X(HTTP_STATUS, "http_status")
+    X(HTTP_STATUS, "http_status")       \
+    X(RATE_LIMIT, "rate_limit")
 
 typedef enum {
 #define FAULT_TYPE_ENUM_(name, text) FAULT_##name,

@@ -21,6 +21,9 @@
 #include "mcp_server.h"
 #include "mcp_stdio_server.h"
 #include "mock.h"
+#ifdef MOCK_HAVE_GITHUB
+#include "kind_github.h"
+#endif
 
 #ifdef MOCK_HAVE_HTTP
 #include "mcp_http_server.h"
@@ -687,6 +690,10 @@ static int setup(app_t *app)
         fprintf(stderr, "mcp-mock: cannot set up fault injection: %s\n", mcp_strerror(rc));
         return EXIT_START_ERROR;
     }
+#ifdef MOCK_HAVE_GITHUB
+    if (app->kind == &mock_kind_github)
+        fault_inject_set_rate_limit(app->fi, mock_github_rate_limit_result);
+#endif
     app->mopts.loop = &app->loop;
 #ifdef MOCK_HAVE_HTTP
     if (app->transport != T_STDIO) {

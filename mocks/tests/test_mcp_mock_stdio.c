@@ -362,6 +362,49 @@ static void test_tool_error(void **state)
     end_stdin_and_expect_exit0(f);
 }
 
+/* The text of the first content block of a tool result that must be an isError result. */
+static char *tool_error_text(cJSON *m)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "result");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "isError")));
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "content"), 0);
+    return mcp_strdup(cJSON_GetObjectItemCaseSensitive(c0, "text")->valuestring);
+}
+
+static void test_rate_limit(void **state)
+{
+    fx_t *f = *state;
+    /* A kind without a rate-limit shape of its own gets the generic answer... */
+    start_faults(f, "[{\"type\":\"rate_limit\",\"retry_after\":90}]");
+    handshake(f);
+    cJSON *m = call(f, 2, "test_simple_text");
+    char *text = tool_error_text(m);
+    assert_string_equal(text, "rate limit exceeded; the limit resets in 90 s");
+    mcp_free(text);
+    cJSON_Delete(m);
+    end_stdin_and_expect_exit0(f);
+    mock_proc_close(&f->p);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+
+    /* ...and the github kind answers like GitHub's API. */
+    const char *args[] = {"github", "--faults",
+                          "[{\"type\":\"rate_limit\",\"tool\":\"search_code\",\"retry_after\":60}]",
+                          NULL};
+    assert_int_equal(mock_proc_start(&f->p, &f->loop, args), 0);
+    if (mock_proc_wait_ready(&f->p, WAIT_MS) != 0) {
+        end_stdin_and_expect_exit0(f); /* built without the github kind: nothing more to see */
+        return;
+    }
+    handshake(f);
+    m = call(f, 3, "search_code");
+    text = tool_error_text(m);
+    assert_non_null(strstr(text, "API rate limit exceeded"));
+    assert_non_null(strstr(text, "search code"));
+    mcp_free(text);
+    cJSON_Delete(m);
+    end_stdin_and_expect_exit0(f);
+}
+
 static void test_hang(void **state)
 {
     fx_t *f = *state;
@@ -601,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_and_triggers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probability_deterministic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tool_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_and_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close, setup, teardown),
