@@ -1280,8 +1280,8 @@ static int mock_path(char *out, size_t cap)
             strcpy(slash, "/../bin");
         dir = guess;
     }
-    snprintf(out, cap, "%s/mcp-mock", dir);
-    return access(out, X_OK) == 0;
+    int n = snprintf(out, cap, "%s/mcp-mock", dir);
+    return n > 0 && (size_t)n < cap && access(out, X_OK) == 0;
 }
 
 static int file_ready(const char *path)
