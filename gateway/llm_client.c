@@ -437,7 +437,10 @@ static int parse_completion(const char *body, size_t len, gw_llm_response_t **ou
                 goto nomem;
             }
             cJSON_AddItemToArray(arr, o);
-            cJSON_AddItemToObject(o, "function", f);
+            if (!cJSON_AddItemToObject(o, "function", f)) {
+                cJSON_Delete(f);
+                goto nomem;
+            }
             if (!cJSON_AddStringToObject(o, "id", r->tool_calls[i].id) ||
                 !cJSON_AddStringToObject(o, "type", "function") ||
                 !cJSON_AddStringToObject(f, "name", r->tool_calls[i].name) ||
@@ -901,8 +904,17 @@ int gw_llm_tools_add(cJSON *tools, const char *name, const char *description,
         cJSON_Delete(params);
         return MCP_ENOMEM;
     }
-    cJSON_AddItemToObject(t, "function", fn);
-    cJSON_AddItemToObject(fn, "parameters", params);
+    if (!cJSON_AddItemToObject(t, "function", fn)) {
+        cJSON_Delete(t);
+        cJSON_Delete(fn);
+        cJSON_Delete(params);
+        return MCP_ENOMEM;
+    }
+    if (!cJSON_AddItemToObject(fn, "parameters", params)) {
+        cJSON_Delete(t);
+        cJSON_Delete(params);
+        return MCP_ENOMEM;
+    }
     if (!parameters && (!cJSON_AddStringToObject(params, "type", "object") ||
                         !cJSON_AddObjectToObject(params, "properties"))) {
         cJSON_Delete(t);

@@ -1293,7 +1293,11 @@ static void emit(ctx_t *c, const char *name, cJSON *args, const char *id)
         goto oom;
     }
     cJSON_free(a);
-    cJSON_AddItemToObject(call, "function", fn);
+    if (!cJSON_AddItemToObject(call, "function", fn)) {
+        cJSON_Delete(call);
+        cJSON_Delete(fn);
+        goto oom;
+    }
     cJSON_AddItemToArray(c->calls, call);
     return;
 oom:
@@ -2057,12 +2061,11 @@ int llm_planner_plan(const llm_planner_t *p, const cJSON *messages, const cJSON 
         if (!msg || !cJSON_AddStringToObject(msg, "role", "assistant"))
             rc = MCP_ENOMEM;
         else if (c.calls) {
-            if (!cJSON_AddNullToObject(msg, "content"))
+            if (!cJSON_AddNullToObject(msg, "content") ||
+                !cJSON_AddItemToObject(msg, "tool_calls", c.calls))
                 rc = MCP_ENOMEM;
-            else {
-                cJSON_AddItemToObject(msg, "tool_calls", c.calls);
+            else
                 c.calls = NULL;
-            }
         } else if (!cJSON_AddStringToObject(msg, "content", c.text.data ? c.text.data : "")) {
             rc = MCP_ENOMEM;
         }

@@ -304,18 +304,31 @@ static char *build_answer(llm_server_t *srv, http_req_t *req, const fault_action
         *status = 500;
         goto done;
     }
+    /* Attach the containers first, so that one delete of resp frees everything. */
+    cJSON_AddItemToArray(choices, c0);
+    if (!cJSON_AddItemToObject(resp, "choices", choices)) {
+        cJSON_Delete(choices);
+        choices = NULL;
+    }
+    if (!cJSON_AddItemToObject(resp, "usage", usage)) {
+        cJSON_Delete(usage);
+        usage = NULL;
+    }
+    if (choices && cJSON_AddItemToObject(c0, "message", plan.message))
+        plan.message = NULL;
+    if (!choices || !usage || plan.message) {
+        cJSON_Delete(resp);
+        llm_plan_clear(&plan);
+        *status = 500;
+        goto done;
+    }
     cJSON_AddStringToObject(resp, "id", id);
     cJSON_AddStringToObject(resp, "object", "chat.completion");
     cJSON_AddNumberToObject(resp, "created", (double)time(NULL));
     cJSON_AddStringToObject(resp, "model", model->valuestring);
-    cJSON_AddItemToObject(resp, "choices", choices);
-    cJSON_AddItemToArray(choices, c0);
     cJSON_AddNumberToObject(c0, "index", 0);
-    cJSON_AddItemToObject(c0, "message", plan.message);
-    plan.message = NULL;
     cJSON_AddNullToObject(c0, "logprobs");
     cJSON_AddStringToObject(c0, "finish_reason", plan.finish_reason);
-    cJSON_AddItemToObject(resp, "usage", usage);
     double prompt_tokens = (double)((len + 3) / 4);
     double completion_tokens = (double)((completion + 3) / 4);
     cJSON_AddNumberToObject(usage, "prompt_tokens", prompt_tokens);
