@@ -304,7 +304,11 @@ static char *build_answer(llm_server_t *srv, http_req_t *req, const fault_action
         *status = 500;
         goto done;
     }
-    /* Attach the containers first, so that one delete of resp frees everything. */
+    cJSON_AddStringToObject(resp, "id", id);
+    cJSON_AddStringToObject(resp, "object", "chat.completion");
+    cJSON_AddNumberToObject(resp, "created", (double)time(NULL));
+    cJSON_AddStringToObject(resp, "model", model->valuestring);
+    /* Attach the containers before filling them, so that one delete of resp frees everything. */
     cJSON_AddItemToArray(choices, c0);
     if (!cJSON_AddItemToObject(resp, "choices", choices)) {
         cJSON_Delete(choices);
@@ -322,10 +326,6 @@ static char *build_answer(llm_server_t *srv, http_req_t *req, const fault_action
         *status = 500;
         goto done;
     }
-    cJSON_AddStringToObject(resp, "id", id);
-    cJSON_AddStringToObject(resp, "object", "chat.completion");
-    cJSON_AddNumberToObject(resp, "created", (double)time(NULL));
-    cJSON_AddStringToObject(resp, "model", model->valuestring);
     cJSON_AddNumberToObject(c0, "index", 0);
     cJSON_AddNullToObject(c0, "logprobs");
     cJSON_AddStringToObject(c0, "finish_reason", plan.finish_reason);
@@ -819,6 +819,24 @@ int llm_server_close(llm_server_t *srv, llm_server_closed_fn cb, void *ud)
 }
 
 /* ------------------------------------------------------------------ the program */
+
+static int llm_kind_setup(mcp_server_t *server, const mock_options_t *opts, void **state, char *err,
+                          size_t errcap)
+{
+    (void)server;
+    (void)opts;
+    (void)state;
+    snprintf(err, errcap, "llm is not an MCP kind: run it with mock_llm_main");
+    return MCP_EUNSUPPORTED;
+}
+
+const mock_kind_t mock_kind_llm = {
+    .name = "llm",
+    .summary = "OpenAI-compatible chat completions whose model is a deterministic planner",
+    .help = "Serves POST /v1/chat/completions over HTTP (no MCP); see mcp-mock llm --help.",
+    .server_name = "mcp-mock-llm",
+    .setup = llm_kind_setup,
+};
 
 typedef struct app_s {
     uv_loop_t loop;

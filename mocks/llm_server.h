@@ -39,6 +39,7 @@
 #define MOCK_LLM_SERVER_H
 
 #include "faults.h"
+#include "mock.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -87,5 +88,9 @@ int llm_server_close(llm_server_t *srv, llm_server_closed_fn cb, void *ud);
 /* `mcp-mock llm [options]`: argv[1] is "llm". Returns the exit status (0 clean stop, 1 could
  * not start, 2 bad usage). */
 int mock_llm_main(int argc, char **argv);
+
+/* The llm entry of mcp-mock's list of kinds (name, summary, help). It is no MCP kind: main.c
+ * hands `mcp-mock llm` to mock_llm_main, and its setup refuses to run. */
+extern const mock_kind_t mock_kind_llm;
 
 #endif

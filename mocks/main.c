@@ -44,8 +44,11 @@
 #define EXIT_USAGE       2
 #define EXIT_START_ERROR 1
 
-#ifdef MOCK_HAVE_LLM
+#if defined(MOCK_HAVE_LLM) || defined(MOCK_HAVE_LLM_SERVER)
 extern const mock_kind_t mock_kind_llm;
+#endif
+#ifdef MOCK_HAVE_LLM_SERVER
+#include "llm_server.h"
 #endif
 
 typedef struct {
@@ -70,7 +73,7 @@ static const kind_entry_t kinds[] = {
     {"filesystem", NULL},
 #endif
     {"everything", &mock_kind_everything},
-#ifdef MOCK_HAVE_LLM
+#if defined(MOCK_HAVE_LLM) || defined(MOCK_HAVE_LLM_SERVER)
     {"llm", &mock_kind_llm},
 #else
     {"llm", NULL},
@@ -730,6 +733,11 @@ int main(int argc, char **argv)
 {
     mcp_alloc_init();
     log_init_from_env();
+#ifdef MOCK_HAVE_LLM_SERVER
+    /* llm is no MCP kind: it serves OpenAI chat completions (llm_server.h). */
+    if (argc > 1 && strcmp(argv[1], "llm") == 0)
+        return mock_llm_main(argc, argv);
+#endif
     app_t app;
     memset(&app, 0, sizeof(app));
     int rc = parse_args(&app, argc, argv);

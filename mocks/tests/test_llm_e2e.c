@@ -215,6 +215,7 @@ static void converse(world_t *w, const char *question, const gw_llm_chat_opts_t 
         if (r->tool_call_count == 0) {
             assert_string_equal(r->finish_reason, "stop");
             tr->answer = mcp_strdup(r->content ? r->content : "");
+            print_message("%s\n-> %s\n", question, tr->answer);
             gw_llm_response_free(r);
             break;
         }
