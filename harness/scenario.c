@@ -14,6 +14,22 @@
 #include <string.h>
 #include <uv.h>
 
+/* Set obj[key] = item, replacing an existing member. The item is taken, also on failure.
+ * 0 or MCP_ENOMEM (cJSON copies the key, which can fail). */
+static int obj_put(cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item)
+        return MCP_ENOMEM;
+    int ok = cJSON_GetObjectItemCaseSensitive(obj, key)
+                 ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)
+                 : cJSON_AddItemToObject(obj, key, item);
+    if (!ok) {
+        cJSON_Delete(item);
+        return MCP_ENOMEM;
+    }
+    return 0;
+}
+
 /* ---- small helpers ---- */
 
 static const char *const step_kind_names[SCN_STEP_KIND_COUNT_] = {
@@ -836,13 +852,9 @@ static int merge_into(cJSON *dst, const cJSON *src, int deep)
                 return rc;
             continue;
         }
-        cJSON *copy = cJSON_Duplicate(c, 1);
-        if (!copy)
-            return MCP_ENOMEM;
-        if (old)
-            cJSON_ReplaceItemInObjectCaseSensitive(dst, c->string, copy);
-        else
-            cJSON_AddItemToObject(dst, c->string, copy);
+        int rc = obj_put(dst, c->string, cJSON_Duplicate(c, 1));
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -1324,14 +1336,9 @@ static int load_fragment(loader_t *L, const char *file, int is_main, const char 
                 vc_pop(&v, m2);
                 cJSON *ws = w ? cJSON_CreateString(w) : NULL;
                 mcp_free(w);
-                if (!ws) {
-                    rc = MCP_ENOMEM;
+                rc = obj_put(L->gate_where, g->string, ws);
+                if (rc)
                     break;
-                }
-                if (cJSON_GetObjectItemCaseSensitive(L->gate_where, g->string))
-                    cJSON_ReplaceItemInObjectCaseSensitive(L->gate_where, g->string, ws);
-                else
-                    cJSON_AddItemToObject(L->gate_where, g->string, ws);
             }
         }
         vc_pop(&v, mark);
@@ -1420,10 +1427,9 @@ static int apply_defaults(cJSON *step, const cJSON *defs, scn_step_kind_t kind)
                 cJSON_ArrayForEach(h, c)
                 {
                     if (!cJSON_GetObjectItemCaseSensitive(have, h->string)) {
-                        cJSON *copy = cJSON_Duplicate(h, 1);
-                        if (!copy)
-                            return MCP_ENOMEM;
-                        cJSON_AddItemToObject(have, h->string, copy);
+                        int rc = obj_put(have, h->string, cJSON_Duplicate(h, 1));
+                        if (rc)
+                            return rc;
                     }
                 }
                 continue;
@@ -1440,10 +1446,9 @@ static int apply_defaults(cJSON *step, const cJSON *defs, scn_step_kind_t kind)
                  cJSON_GetObjectItemCaseSensitive(body, "json")) ||
                 (strcmp(c->string, "json") == 0 && cJSON_GetObjectItemCaseSensitive(body, "body")))
                 continue;
-            cJSON *copy = cJSON_Duplicate(c, 1);
-            if (!copy)
-                return MCP_ENOMEM;
-            cJSON_AddItemToObject(body, c->string, copy);
+            int rc = obj_put(body, c->string, cJSON_Duplicate(c, 1));
+            if (rc)
+                return rc;
         }
     }
     if (kind == SCN_STEP_WAIT && cJSON_IsObject(body)) {
@@ -1451,10 +1456,9 @@ static int apply_defaults(cJSON *step, const cJSON *defs, scn_step_kind_t kind)
         cJSON_ArrayForEach(c, kd)
         {
             if (!cJSON_GetObjectItemCaseSensitive(body, c->string)) {
-                cJSON *copy = cJSON_Duplicate(c, 1);
-                if (!copy)
-                    return MCP_ENOMEM;
-                cJSON_AddItemToObject(body, c->string, copy);
+                int rc = obj_put(body, c->string, cJSON_Duplicate(c, 1));
+                if (rc)
+                    return rc;
             }
         }
         cJSON *inner = cJSON_GetObjectItemCaseSensitive(body, "step");
@@ -1475,10 +1479,9 @@ static int apply_defaults(cJSON *step, const cJSON *defs, scn_step_kind_t kind)
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(defs, common[i]);
         if (d && !cJSON_GetObjectItemCaseSensitive(step, common[i]) &&
             (kind == SCN_STEP_HTTP || kind == SCN_STEP_MCP || kind == SCN_STEP_CHAT || i == 1)) {
-            cJSON *copy = cJSON_Duplicate(d, 1);
-            if (!copy)
-                return MCP_ENOMEM;
-            cJSON_AddItemToObject(step, common[i], copy);
+            int rc = obj_put(step, common[i], cJSON_Duplicate(d, 1));
+            if (rc)
+                return rc;
         }
     }
     return 0;
@@ -1793,13 +1796,7 @@ static char *base_name_no_ext(const char *path)
 /* Replace (or add) doc[key] with value (taken). */
 static int doc_set(cJSON *doc, const char *key, cJSON *value)
 {
-    if (!value)
-        return MCP_ENOMEM;
-    if (cJSON_GetObjectItemCaseSensitive(doc, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(doc, key, value);
-    else
-        cJSON_AddItemToObject(doc, key, value);
-    return 0;
+    return obj_put(doc, key, value);
 }
 
 static int finish(loader_t *L, scenario_t *s, cJSON *doc)

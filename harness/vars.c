@@ -327,10 +327,13 @@ static int expand_rec(const vars_t *v, const cJSON *in, cJSON **out, buf_t *path
                 cJSON_Delete(copy);
                 return rc;
             }
-            if (cJSON_IsArray(in))
+            if (cJSON_IsArray(in)) {
                 cJSON_AddItemToArray(copy, item);
-            else
-                cJSON_AddItemToObject(copy, c->string, item);
+            } else if (!cJSON_AddItemToObject(copy, c->string, item)) {
+                cJSON_Delete(item);
+                cJSON_Delete(copy);
+                return MCP_ENOMEM;
+            }
             idx++;
         }
         *out = copy;
