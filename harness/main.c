@@ -58,7 +58,8 @@ static const char usage_text[] =
     "                     mcp-harness, then PATH)\n"
     "  --grace MS         SIGTERM -> SIGKILL escalation when stopping processes (default 2000)\n"
     "  --no-color         no ANSI colors on the terminal\n"
-    "  -v, --verbose      harness logs at info level on stderr (MCP_LOG_LEVEL also works)\n"
+    "  -v, --verbose      harness logs at info level on stderr (default: errors only;\n"
+    "                     MCP_LOG_LEVEL also works)\n"
     "\n"
     "Output in --out DIR: summary.json, junit.xml, and per scenario a run folder DIR/NAME/\n"
     "with scenario.json (resolved), seed, repro (one command line that reruns it), the\n"
@@ -406,7 +407,7 @@ static int validate_all(app_t *app)
 int main(int argc, char **argv)
 {
     mcp_alloc_init();
-    log_set_level(LOG_WARN);
+    log_set_level(LOG_ERROR);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);

@@ -94,6 +94,11 @@ struct exec_s {
     hdr_histogram_t *load_base;
     uint64_t load_base_count, load_base_errors;
     uint64_t load_start_ns;
+    /* what the interval log already holds, per series (overall, uncorrected, templates), so
+     * the last partial second can be logged at the end */
+    hdr_histogram_t **load_logged;
+    size_t load_nlogged;
+    double load_last_end_s;
 #endif
     /* wait */
     exec_t *attempt;
@@ -225,6 +230,9 @@ static void exec_handle_closed(uv_handle_t *h)
 #ifdef MCP_HARNESS_HAVE_LOAD
     mcp_free(e->load_metric);
     hdr_free(e->load_base);
+    for (size_t i = 0; i < e->load_nlogged; i++)
+        hdr_free(e->load_logged[i]);
+    mcp_free(e->load_logged);
 #endif
     steps_t *st = e->st;
     mcp_free(e);
@@ -1519,6 +1527,61 @@ static void load_build_free(load_build_t *lb)
         cJSON_free(lb->bodies[i]);
 }
 
+/* The metric name of series slot (0 overall, 1 uncorrected, 2+i template i) into out. */
+static void series_name(const exec_t *e, const load_result_t *res, size_t slot, char *out,
+                        size_t cap)
+{
+    if (slot == 0)
+        snprintf(out, cap, "%s", e->load_metric);
+    else if (slot == 1)
+        snprintf(out, cap, "%s.uncorrected", e->load_metric);
+    else
+        snprintf(out, cap, "%s.%s", e->load_metric,
+                 res && slot - 2 < res->n_templates ? res->templates[slot - 2].name : "?");
+}
+
+static void log_series(exec_t *e, const load_result_t *res, size_t slot, double start_s,
+                       double len_s, const hdr_histogram_t *h)
+{
+    if (!h || slot >= e->load_nlogged)
+        return;
+    char name[512];
+    series_name(e, res, slot, name, sizeof(name));
+    metrics_log_interval(e->st->o.metrics, name, start_s, len_s, h);
+    if (!e->load_logged[slot])
+        hdr_init(h->lowest_discernible_value, h->highest_trackable_value, h->significant_figures,
+                 &e->load_logged[slot], NULL, 0);
+    if (e->load_logged[slot])
+        hdr_add(e->load_logged[slot], h, NULL);
+}
+
+/* At the end: log what the final histogram holds beyond the intervals already logged. */
+static void log_series_rest(exec_t *e, const load_result_t *res, size_t slot,
+                            const hdr_histogram_t *final, double end_s)
+{
+    if (!final || slot >= e->load_nlogged || end_s <= e->load_last_end_s)
+        return;
+    hdr_histogram_t *rest = NULL;
+    if (hdr_init(final->lowest_discernible_value, final->highest_trackable_value,
+                 final->significant_figures, &rest, NULL, 0))
+        return;
+    hdr_iter_t it;
+    hdr_iter_recorded_init(&it, final);
+    while (hdr_iter_next(&it)) {
+        int64_t done =
+            e->load_logged[slot] ? hdr_count_at_value(e->load_logged[slot], it.value) : 0;
+        if (it.count > done)
+            hdr_record_values(rest, it.value, it.count - done);
+    }
+    if (hdr_total_count(rest) > 0) {
+        char name[512];
+        series_name(e, res, slot, name, sizeof(name));
+        metrics_log_interval(e->st->o.metrics, name, e->load_last_end_s, end_s - e->load_last_end_s,
+                             rest);
+    }
+    hdr_free(rest);
+}
+
 static void load_progress(load_run_t *run, const load_progress_t *p, void *ud)
 {
     exec_t *e = ud;
@@ -1528,20 +1591,16 @@ static void load_progress(load_run_t *run, const load_progress_t *p, void *ud)
     double now_s = (double)(e->load_start_ns + p->elapsed_ns - metrics_start_ns(m)) / 1e9;
     double len_s = (double)p->interval_ns / 1e9;
     double start_s = now_s - len_s;
-    metrics_log_interval(m, name, start_s, len_s, p->interval_corrected);
-    char sub[512];
-    snprintf(sub, sizeof(sub), "%s.uncorrected", name);
-    metrics_log_interval(m, sub, start_s, len_s, p->interval_uncorrected);
     const load_result_t *res = load_run_result(run);
-    for (size_t i = 0; i < p->n_templates && res && i < res->n_templates; i++) {
-        snprintf(sub, sizeof(sub), "%s.%s", name, res->templates[i].name);
-        metrics_log_interval(m, sub, start_s, len_s, p->interval_template_corrected[i]);
-    }
+    log_series(e, res, 0, start_s, len_s, p->interval_corrected);
+    log_series(e, res, 1, start_s, len_s, p->interval_uncorrected);
+    for (size_t i = 0; i < p->n_templates; i++)
+        log_series(e, res, 2 + i, start_s, len_s, p->interval_template_corrected[i]);
+    e->load_last_end_s = now_s;
     /* live view for the gates: what was there before + what this phase measured so far */
     metric_t *mt = metrics_get(m, name);
     if (mt && mt->hist) {
-        if (!p->warmup)
-            hdr_add(mt->hist, p->interval_corrected, NULL);
+        hdr_add(mt->hist, p->interval_corrected, NULL);
         mt->count = e->load_base_count + p->total->ok + p->total->failed;
         mt->errors = e->load_base_errors + p->total->failed;
     }
@@ -1561,6 +1620,11 @@ static void load_done(load_run_t *run, const load_result_t *res, void *ud)
     steps_t *st = e->st;
     metrics_t *m = st->o.metrics;
     const char *name = e->load_metric;
+    double end_s = (double)(clock_mono_ns() - metrics_start_ns(m)) / 1e9;
+    log_series_rest(e, res, 0, res->corrected, end_s);
+    log_series_rest(e, res, 1, res->uncorrected, end_s);
+    for (size_t i = 0; i < res->n_templates; i++)
+        log_series_rest(e, res, 2 + i, res->templates[i].corrected, end_s);
     metric_t *mt = NULL;
     metrics_ensure(m, name, 1, &mt);
     if (mt) {
@@ -1651,6 +1715,11 @@ static void run_load(exec_t *e)
         e->load_base_errors = mt->errors;
     }
     e->load_start_ns = clock_mono_ns();
+    e->load_last_end_s = (double)(e->load_start_ns - metrics_start_ns(st->o.metrics)) / 1e9;
+    e->load_nlogged = 2 + lb->spec.n_templates + (lb->spec.n_templates == 0);
+    e->load_logged = mcp_calloc(e->load_nlogged, sizeof(*e->load_logged));
+    if (!e->load_logged)
+        e->load_nlogged = 0;
     e->refs++;
     rc = load_run_start(st->o.loop, &lb->spec, load_progress, load_done, e, &e->load, err,
                         sizeof(err));

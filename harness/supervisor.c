@@ -1056,15 +1056,15 @@ static int spawn_proc(sup_proc_t *p, char *err, size_t errcap)
         argv_add(&a, mcp_asprintf("%llu", (unsigned long long)derive_seed(s->seed, p->name)));
         const cJSON *faults = cJSON_GetObjectItemCaseSensitive(spec, "faults");
         if (faults || stdio) {
-            if (p->generation == 1) {
-                cJSON *empty = faults ? NULL : cJSON_CreateArray();
-                rc = write_expanded_json(p, faults ? faults : empty, p->faults_file, "faults", err,
-                                         errcap);
-                cJSON_Delete(empty);
-                if (rc) {
-                    argv_free(&a);
-                    return rc;
-                }
+            /* every start, so a restarted mock begins with the scenario's rules again
+             * (live replacements rewrite this file for SIGHUP) */
+            cJSON *empty = faults ? NULL : cJSON_CreateArray();
+            rc = write_expanded_json(p, faults ? faults : empty, p->faults_file, "faults", err,
+                                     errcap);
+            cJSON_Delete(empty);
+            if (rc) {
+                argv_free(&a);
+                return rc;
             }
             argv_add(&a, mcp_strdup("--faults"));
             argv_add(&a, mcp_asprintf("@%s", p->faults_file));
