@@ -350,10 +350,11 @@ static void test_e2e_scenarios(void **state)
         print_message("skipped: %s/mcp-mock is not built\n", bin_dir);
         skip();
     }
-    char dir[700], out[600];
+    char dir[700], dir2[700], out[600];
     snprintf(dir, sizeof(dir), "%s/scenarios/e2e", src_dir);
+    snprintf(dir2, sizeof(dir2), "%s/scenarios/default", src_dir);
     snprintf(out, sizeof(out), "%s/out-e2e", tmp);
-    const char *args[] = {"run", dir, "--out", out, NULL};
+    const char *args[] = {"run", dir, dir2, "--out", out, NULL};
     int code = run_harness(args, "e2e.log", 120000);
     if (code != 0) {
         char log[700];
@@ -363,7 +364,7 @@ static void test_e2e_scenarios(void **state)
         mcp_free(text);
     }
     assert_int_equal(code, 0);
-    const char *v[] = {"validate", dir, NULL};
+    const char *v[] = {"validate", dir, dir2, NULL};
     assert_int_equal(run_harness(v, "e2e-validate.log", 20000), 0);
 }
 
