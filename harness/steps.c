@@ -76,6 +76,7 @@ struct exec_s {
     int quiet; /* a wait attempt: no metrics; captures only by the wait */
     uint64_t start_ns;
     cJSON *body;     /* the kind's body, expanded */
+    cJSON *expect;   /* the step's expectations, expanded (NULL: none) */
     cJSON *response; /* the matched document */
     step_status_t status;
     buf_t msg;
@@ -225,6 +226,7 @@ static void exec_handle_closed(uv_handle_t *h)
     if (--e->handles > 0)
         return;
     cJSON_Delete(e->body);
+    cJSON_Delete(e->expect);
     cJSON_Delete(e->response);
     buf_free(&e->msg);
 #ifdef MCP_HARNESS_HAVE_LOAD
@@ -415,7 +417,7 @@ static void exec_timeout(uv_timer_t *t)
 static void check_http_expect(exec_t *e, int status, const cJSON *headers, const char *body,
                               const cJSON *json, uint64_t elapsed_ns)
 {
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(e->step->json, "expect");
+    const cJSON *exp = e->expect;
     buf_t *why = &e->msg;
     int ok = 1;
     const cJSON *st_m = cJSON_GetObjectItemCaseSensitive(exp, "status");
@@ -957,7 +959,7 @@ static void mcp_failure(exec_t *e, const char *fmt, ...)
 
 static void check_mcp_expect(exec_t *e, const cJSON *doc, uint64_t elapsed_ns)
 {
-    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(e->step->json, "expect");
+    const cJSON *exp = e->expect;
     buf_t *why = &e->msg;
     buf_reset(why);
     int ok = 1;
@@ -1745,6 +1747,16 @@ static void exec_begin(exec_t *e)
         int rc = vars_expand_json(e->st->o.vars, s->body, &e->body, err, sizeof(err));
         if (rc) {
             exec_finish(e, STEP_ERROR, "%s.%s", scn_step_kind_name(s->kind), err);
+            return;
+        }
+    }
+    /* expectations may compare with captured values ("${sid}") */
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(s->json, "expect");
+    if (exp) {
+        char err[600];
+        int rc = vars_expand_json(e->st->o.vars, exp, &e->expect, err, sizeof(err));
+        if (rc) {
+            exec_finish(e, STEP_ERROR, "expect.%s", err);
             return;
         }
     }

@@ -436,6 +436,122 @@ static void test_staging(void **state)
     mcp_free(url);
 }
 
+static void test_gate_abort(void **state)
+{
+    (void)state;
+    if (!have("mcp-mock")) {
+        print_message("skipped: %s/mcp-mock is not built\n", bin_dir);
+        skip();
+    }
+    /* every call 20 ms late: the abortOnFail gate stops a 20 s phase after about a second */
+    write_file(
+        "abort.json",
+        "{\"processes\": {\"m\": {\"type\": \"mock\", \"kind\": \"everything\", \"transport\": "
+        "\"http\", \"faults\": [{\"method\": \"tools/call\", \"type\": \"latency\", \"ms\": "
+        "20}]}},\n"
+        " \"steps\": [\n"
+        "  {\"name\": \"init\", \"http\": {\"method\": \"POST\", \"url\": \"${m.url}\", "
+        "\"headers\": "
+        "{\"Accept\": \"application/json, text/event-stream\"}, \"json\": {\"jsonrpc\": \"2.0\", "
+        "\"id\": 1, \"method\": \"initialize\", \"params\": {\"protocolVersion\": \"2025-06-18\", "
+        "\"capabilities\": {}, \"clientInfo\": {\"name\": \"t\", \"version\": \"0\"}}}},\n"
+        "   \"capture\": {\"sid\": {\"header\": \"mcp-session-id\"}}},\n"
+        "  {\"name\": \"too slow\", \"histogram\": \"calls\", \"load\": {\"target\": \"m\", "
+        "\"phases\": [{\"duration\": \"20s\", \"rate\": 50}], \"requests\": [{\"method\": "
+        "\"POST\", "
+        "\"path\": \"/mcp\", \"headers\": {\"Mcp-Session-Id\": \"${sid}\", \"Accept\": "
+        "\"application/json, text/event-stream\"}, \"json\": {\"jsonrpc\": \"2.0\", \"id\": 2, "
+        "\"method\": \"tools/call\", \"params\": {\"name\": \"test_simple_text\", \"arguments\": "
+        "{}}}}]}}],\n"
+        " \"gates\": {\"calls\": [{\"threshold\": \"p(99)<5ms\", \"abortOnFail\": true, "
+        "\"delayAbortEval\": \"500ms\"}, \"count>0\"]}}");
+    char file[600], out[600], log[700];
+    snprintf(file, sizeof(file), "%s/abort.json", tmp);
+    snprintf(out, sizeof(out), "%s/out-abort", tmp);
+    const char *args[] = {"run", file, "--out", out, NULL};
+    uint64_t t0 = clock_mono_ms();
+    assert_int_equal(run_harness(args, "abort.log", 60000), 1);
+    assert_true(clock_mono_ms() - t0 < 10000);
+    snprintf(log, sizeof(log), "%s/abort.log", tmp);
+    char *text = read_file(log);
+    assert_non_null(strstr(text, "✗ too slow"));
+    assert_non_null(strstr(text, "aborted by gate calls p(99)<5ms"));
+    assert_non_null(strstr(text, "✓ calls count>0"));
+    mcp_free(text);
+}
+
+/* A stand-in for mcp-gateway (python3 -m http.server): the gateway process type writes the
+ * configuration with variables expanded, picks the port, waits for /health/ready, restarts on the
+ * same port; chat steps post to /api/chat; expectations use captured values. */
+static void test_gateway_process(void **state)
+{
+    (void)state;
+    if (system("python3 -c 'import http.server' >/dev/null 2>&1") != 0) {
+        print_message("skipped: python3 is not available for the stand-in gateway\n");
+        skip();
+    }
+    write_file("fakegw.sh",
+               "#!/bin/sh\n"
+               "# mcp-gateway stand-in: --config FILE --listen HOST:PORT\n"
+               "[ \"$1\" = --config ] && [ \"$3\" = --listen ] || exit 2\n"
+               "dir=$(dirname \"$2\")/fakegw-root\n"
+               "mkdir -p \"$dir/health\"\n"
+               "echo '{\"status\":\"ready\"}' > \"$dir/health/ready\"\n"
+               "cp \"$2\" \"$dir/config.json\"\n"
+               "exec python3 -m http.server \"${4##*:}\" --bind 127.0.0.1 --directory \"$dir\"\n");
+    char sh[600];
+    snprintf(sh, sizeof(sh), "%s/fakegw.sh", tmp);
+    chmod(sh, 0755);
+    char text[4096];
+    snprintf(
+        text, sizeof(text),
+        "{\"vars\": {\"marker\": \"hello\"},\n"
+        " \"processes\": {\"gw\": {\"type\": \"gateway\", \"binary\": \"%s\", \"readyTimeout\": "
+        "\"20s\",\n"
+        "   \"config\": {\"marker\": \"${marker}\", \"servers\": [{\"name\": \"x\", \"transport\": "
+        "\"http\", \"config\": {\"endpoint\": \"${gw.base}/x\"}}]}}},\n"
+        " \"steps\": [\n"
+        "  {\"name\": \"config written\", \"http\": {\"url\": \"${gw.base}/config.json\"},\n"
+        "   \"expect\": {\"json\": {\"$.marker\": \"hello\", \"$.servers[0].config.endpoint\": "
+        "{\"regex\": \"^http://127\\\\.0\\\\.0\\\\.1:[0-9]+/x$\"}}},\n"
+        "   \"capture\": {\"ep\": \"$.servers[0].config.endpoint\"}},\n"
+        "  {\"name\": \"chat\", \"chat\": {\"message\": \"hi\"}, \"expect\": {\"status\": {\"ge\": "
+        "400}}},\n"
+        "  {\"name\": \"restart\", \"restart\": \"gw\"},\n"
+        "  {\"name\": \"same address after the restart\", \"http\": {\"url\": "
+        "\"${gw.base}/config.json\"},\n"
+        "   \"expect\": {\"json\": {\"$.servers[0].config.endpoint\": \"${ep}\"}}},\n"
+        "  {\"name\": \"captured values in expectations\", \"http\": {\"url\": "
+        "\"${gw.base}/config.json\"},\n"
+        "   \"expect\": {\"json\": {\"$.marker\": \"${ep}\"}}, \"continueOnFailure\": true}\n"
+        " ]}",
+        sh);
+    write_file("gw.json", text);
+    char file[600], out[600], log[700];
+    snprintf(file, sizeof(file), "%s/gw.json", tmp);
+    snprintf(out, sizeof(out), "%s/out-gw", tmp);
+    const char *args[] = {"run", file, "--out", out, NULL};
+    int code = run_harness(args, "gw.log", 60000);
+    snprintf(log, sizeof(log), "%s/gw.log", tmp);
+    char *t = read_file(log);
+    if (code != 1)
+        print_message("%s\n", t);
+    assert_int_equal(code, 1); /* the last step is meant to fail */
+    assert_non_null(strstr(t, "✓ config written"));
+    assert_non_null(strstr(t, "✓ chat"));
+    assert_non_null(strstr(t, "✓ restart"));
+    assert_non_null(strstr(t, "✓ same address after the restart"));
+    assert_non_null(strstr(t, "✗ captured values in expectations"));
+    assert_non_null(strstr(t, "$.marker: expected \"http://127.0.0.1:"));
+    mcp_free(t);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/gw/gw.config.json", out);
+    t = read_file(path);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "\"marker\":\t\"hello\""));
+    mcp_free(t);
+}
+
 int main(void)
 {
     mcp_alloc_init();
@@ -445,6 +561,8 @@ int main(void)
         cmocka_unit_test(test_sigterm_during_startup),
         cmocka_unit_test(test_e2e_scenarios),
         cmocka_unit_test(test_staging),
+        cmocka_unit_test(test_gate_abort),
+        cmocka_unit_test(test_gateway_process),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
