@@ -472,7 +472,7 @@ static void begin_stop(runner_t *r)
         const scn_step_t *s = &r->scn->steps[i];
         rep_add_step(r->rep, s->name, scn_step_kind_name(s->kind), s->where, STEP_SKIPPED, 1, "", 0,
                      NULL);
-        if (r->o.term && !r->setup_error && r->rep->status != REP_SKIPPED)
+        if (r->o.term && r->rep->status != REP_SKIPPED)
             rep_term_step(r->o.term, &r->rep->steps[r->rep->nsteps - 1]);
     }
     if (!r->setup_error && !r->aborted && r->rep->status != REP_SKIPPED)

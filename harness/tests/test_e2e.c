@@ -341,6 +341,46 @@ static void test_exit_codes(void **state)
     assert_int_equal(cJSON_GetObjectItem(doc, "exitCode")->valueint, 1);
     cJSON_Delete(doc);
     mcp_free(text);
+    /* nothing of the failed run is left */
+    pid_t pids[8];
+    snprintf(path, sizeof(path), "%s/fail/processes.log", out);
+    assert_int_equal(started_pids(path, pids, 8), 1);
+    assert_int_equal(group_alive(pids[0]), 0);
+
+    /* 2 after a process failed to start: the ones already running are stopped too */
+    write_file("setup.json",
+               "{\"processes\": {\n"
+               "  \"ok\": {\"type\": \"command\", \"command\": \"/bin/sh\", \"args\": [\"-c\", "
+               "\"sleep 100 & exec sleep 100\"]},\n"
+               "  \"broken\": {\"type\": \"command\", \"command\": \"/bin/sh\", \"args\": [\"-c\", "
+               "\"echo cannot bind >&2; exit 4\"], \"ready\": {\"stderr\": \"never\"}}},\n"
+               " \"steps\": [{\"name\": \"never runs\", \"sleep\": 1}]}");
+    snprintf(file, sizeof(file), "%s/setup.json", tmp);
+    snprintf(out, sizeof(out), "%s/out-setup", tmp);
+    const char *a6[] = {"run", file, "--out", out, NULL};
+    assert_int_equal(run_harness(a6, "setup.log", 30000), 2);
+    snprintf(log, sizeof(log), "%s/setup.log", tmp);
+    text = read_file(log);
+    assert_non_null(strstr(text, "process broken exited (status 4, signal 0) before it was ready; "
+                                 "last stderr: cannot bind"));
+    assert_non_null(strstr(text, "- never runs: not run"));
+    mcp_free(text);
+    snprintf(path, sizeof(path), "%s/setup/processes.log", out);
+    assert_int_equal(started_pids(path, pids, 8), 2);
+    assert_int_equal(group_alive(pids[0]), 0);
+    assert_int_equal(group_alive(pids[1]), 0);
+
+    /* --only selects by name or file name; no match is a usage error */
+    snprintf(file, sizeof(file), "%s/fail.json", tmp);
+    char file2[600];
+    snprintf(file2, sizeof(file2), "%s/setup.json", tmp);
+    snprintf(out, sizeof(out), "%s/out-only", tmp);
+    const char *a7[] = {"run", file, file2, "--out", out, "--only", "fa*", NULL};
+    assert_int_equal(run_harness(a7, "only.log", 30000), 1);
+    snprintf(path, sizeof(path), "%s/setup", out);
+    assert_int_not_equal(access(path, F_OK), 0); /* not run */
+    const char *a8[] = {"run", file, "--out", out, "--only", "nothing-like-it", NULL};
+    assert_int_equal(run_harness(a8, "only2.log", 30000), 2);
 }
 
 static void test_e2e_scenarios(void **state)
