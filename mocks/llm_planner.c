@@ -565,6 +565,28 @@ static int result_is_error(const char *text)
     return e;
 }
 
+/* A tool message may carry a whole MCP CallToolResult ({"content":[{"type":"text","text"}],
+ * "isError"}) instead of its text: keep the text, note isError. 0 or MCP_ENOMEM. */
+static int unwrap_call_result(char **text, int *is_error)
+{
+    const char *t = *text ? skip_ws(*text) : "";
+    if (*t != '{' || !strstr(t, "\"content\""))
+        return 0;
+    cJSON *j = cJSON_Parse(t);
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
+    int rc = 0;
+    if (cJSON_IsObject(j) && cJSON_IsArray(content)) {
+        char *inner = content_text(content, &rc);
+        if (inner) {
+            *is_error = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "isError"));
+            mcp_free(*text);
+            *text = inner;
+        }
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
 static size_t levenshtein(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -807,7 +829,10 @@ static int read_turn(const cJSON *messages, turn_t *t, char *err, size_t errcap)
                 if (rc)
                     return rc;
                 x->answered = 1;
-                x->is_error = result_is_error(x->result);
+                int wrapped_error = 0;
+                if ((rc = unwrap_call_result(&x->result, &wrapped_error)) != 0)
+                    return rc;
+                x->is_error = wrapped_error || result_is_error(x->result);
                 break;
             }
         }

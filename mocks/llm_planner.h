@@ -53,9 +53,11 @@
  * name exactly as offered. The SQL argument is "query", or "sql" when the tool's schema has
  * that property and not "query" (the Postgres server's `query` tool).
  *
- * Errors. A tool result counts as failed when its text starts with "error", "database error",
- * "failed" or "tool error" (case-insensitive, after white space), or is a JSON object with
- * "isError": true or an "error" member.
+ * Tool results. A tool message's content is the tool's text (a string or text parts), or a
+ * whole MCP CallToolResult ({"content":[{"type":"text","text"}],"isError"}), whose text is
+ * used. A result counts as failed when isError was true, when its text starts with "error",
+ * "database error", "failed" or "tool error" (case-insensitive, after white space), or when it
+ * is a JSON object with "isError": true or an "error" member.
  *
  * Metadata. Aliases, product names, date phrases and the schema's tables and columns come from
  * product_metadata.json (embedded by default). A system or tool message of the conversation

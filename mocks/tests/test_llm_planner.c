@@ -386,6 +386,42 @@ static void test_typo_then_correction(void **state)
     cJSON_Delete(tools);
 }
 
+/* A tool message carrying the whole MCP result works like its text. */
+static void test_mcp_result_shape(void **state)
+{
+    (void)state;
+    cJSON *tools = db_tools();
+    llm_plan_opts_t o = TODAY;
+    o.typo_first = 1;
+    cJSON *m = conv("Show me total sales for abracadabra this month");
+    llm_plan_t p = plan(m, tools, &o);
+    take(m, &p);
+    /* isError without an error-looking text still counts as a failure */
+    result(m, "call_1_0",
+           "{\"content\":[{\"type\":\"text\",\"text\":\"near \\\"SELCT\\\": syntax "
+           "error\"}],\"isError\":true}");
+    p = plan(m, tools, &o);
+    assert_string_equal(p.rule, "recover");
+    take(m, &p);
+    cJSON *wrapped = cJSON_CreateObject();
+    cJSON *content = cJSON_AddArrayToObject(wrapped, "content");
+    cJSON *part = cJSON_CreateObject();
+    cJSON_AddStringToObject(part, "type", "text");
+    cJSON_AddStringToObject(part, "text", SALES_ROW);
+    cJSON_AddItemToArray(content, part);
+    cJSON_AddFalseToObject(wrapped, "isError");
+    char *text = cJSON_PrintUnformatted(wrapped);
+    result(m, "call_1_0-fix1", text);
+    cJSON_free(text);
+    cJSON_Delete(wrapped);
+    p = plan(m, tools, &o);
+    assert_contains(text_of(&p), "revenue 419.93 USD");
+    assert_contains(text_of(&p), "The first query failed (near \"SELCT\": syntax error)");
+    llm_plan_clear(&p);
+    cJSON_Delete(m);
+    cJSON_Delete(tools);
+}
+
 static void test_no_recovery(void **state)
 {
     (void)state;
@@ -860,6 +896,7 @@ int main(void)
         cmocka_unit_test(test_aliases_and_products),
         cmocka_unit_test(test_answer_after_result),
         cmocka_unit_test(test_typo_then_correction),
+        cmocka_unit_test(test_mcp_result_shape),
         cmocka_unit_test(test_no_recovery),
         cmocka_unit_test(test_column_fix_and_limit),
         cmocka_unit_test(test_other_db_questions),
