@@ -493,7 +493,7 @@ static int fs_read_fd(const fs_state_t *st, int fd, const char *path, char **dat
 static int fs_read_file(const fs_state_t *st, const char *path, char **data, size_t *len,
                         char **err)
 {
-    int fd;
+    int fd = -1;
     if (fs_open(st, path, O_RDONLY, "open", &fd, err) != 0)
         return -1;
     int rc = fs_read_fd(st, fd, path, data, len, err);
@@ -1651,7 +1651,7 @@ static int fs_refuse_readonly(const fs_state_t *st, mcp_call_t *call)
 /* The first n lines (headFile): up to the n-th '\n' (excluded); at EOF a final '\n' is dropped. */
 static int fs_head(const fs_state_t *st, const char *path, size_t n, char **text, char **err)
 {
-    int fd;
+    int fd = -1;
     if (fs_open(st, path, O_RDONLY, "open", &fd, err) != 0)
         return -1;
     struct stat sb;
@@ -1699,7 +1699,7 @@ static int fs_head(const fs_state_t *st, const char *path, size_t n, char **text
  * the last n '\n'-separated segments. */
 static int fs_tail(const fs_state_t *st, const char *path, size_t n, char **text, char **err)
 {
-    int fd;
+    int fd = -1;
     if (fs_open(st, path, O_RDONLY, "open", &fd, err) != 0)
         return -1;
     struct stat sb;
@@ -2495,7 +2495,7 @@ out:
 static int fs_write_file(const fs_state_t *st, const char *real, const char *data, size_t len,
                          int replace_only, char **err)
 {
-    int dfd;
+    int dfd = -1;
     const char *base;
     if (fs_open_parent(st, real, "open", &dfd, &base, err) != 0)
         return -1;
@@ -2747,7 +2747,7 @@ static int fs_mkdir_p(const fs_state_t *st, const char *real, char **err)
     const char *root = fs_root_of(st, real);
     if (!root)
         return fs_deny(st, err, "path", real);
-    int dfd;
+    int dfd = -1;
     if (fs_open(st, root, O_RDONLY | O_DIRECTORY, "mkdir", &dfd, err) != 0)
         return -1;
     const char *p = real + (strcmp(root, "/") == 0 ? 0 : strlen(root));
@@ -2933,7 +2933,7 @@ static void fs_resources_list(mcp_call_t *call, const cJSON *params, void *ud)
     if (!w.arr)
         w.failed = 1;
     for (size_t i = 0; i < st->root_count && !w.stop && !w.failed; i++) {
-        int dfd;
+        int dfd = -1;
         char *err = NULL;
         if (fs_open_dir(st, st->roots[i], &dfd, &err) != 0) {
             mcp_free(err);
