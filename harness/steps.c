@@ -1901,12 +1901,18 @@ static void check_closed(steps_t *st)
         cb(st, st->closed_ud);
 }
 
+static void defer_closed(uv_handle_t *h)
+{
+    steps_t *st = h->data;
+    /* only now may the owner free st: libuv still holds the handle until this callback */
+    st->defer_open = 0;
+    check_closed(st);
+}
+
 static void close_defer(uv_timer_t *t)
 {
     steps_t *st = t->data;
-    st->defer_open = 0;
-    uv_close((uv_handle_t *)&st->defer, NULL);
-    check_closed(st);
+    uv_close((uv_handle_t *)&st->defer, defer_closed);
 }
 
 int steps_close(steps_t *st, steps_closed_fn cb, void *ud)
