@@ -406,7 +406,8 @@ cJSON *rep_scenario_json(const rep_scenario_t *r)
         cJSON_AddNumberToObject(so, "durationMs", (double)s->duration_ns / 1e6);
         if (s->message && *s->message)
             cJSON_AddStringToObject(so, "message", s->message);
-        if (s->response && s->status != STEP_PASSED)
+        /* load phases always: their counters and fault schedule are the result */
+        if (s->response && (s->status != STEP_PASSED || (s->kind && !strcmp(s->kind, "load"))))
             cJSON_AddItemToObject(so, "response", cJSON_Duplicate(s->response, 1));
         cJSON_AddItemToArray(steps, so);
     }

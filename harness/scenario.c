@@ -601,10 +601,19 @@ static int check_chat_body(vc_t *v, const cJSON *b, int partial)
 
 static int check_load_body(vc_t *v, const cJSON *b, int partial)
 {
-    static const char *const known[] = {
-        "target",           "url",     "model",          "connections", "phases",
-        "requests",         "timeout", "maxOutstanding", "okStatus",    "expectBody",
-        "expectedInterval", NULL};
+    static const char *const known[] = {"target",
+                                        "url",
+                                        "model",
+                                        "connections",
+                                        "phases",
+                                        "requests",
+                                        "timeout",
+                                        "maxOutstanding",
+                                        "okStatus",
+                                        "expectBody",
+                                        "expectedInterval",
+                                        "schedule",
+                                        NULL};
     const char *model = NULL;
     int rc = check_keys(v, b, known);
     if (!rc)
@@ -1510,6 +1519,82 @@ static int check_proc_ref(vc_t *v, const cJSON *procs, const char *key, const ch
     return 0;
 }
 
+/* load.schedule: [{"at": DURATION, ACTION: ...}], ACTION one of the process actions. */
+static int check_schedule(vc_t *v, const cJSON *sched, const cJSON *procs)
+{
+    if (!cJSON_IsArray(sched))
+        return vc_fail(v, "must be an array of {\"at\": \"2s\", \"kill\": \"name\"} entries");
+    static const char *const actions[] = {"kill",      "stop",   "continue", "restart", "start",
+                                          "terminate", "signal", "faults",   NULL};
+    int i = 0, rc = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sched)
+    {
+        size_t mark = vc_idx(v, i++);
+        if (!cJSON_IsObject(e)) {
+            rc = vc_fail(v, "must be an object");
+        } else {
+            const char *act = NULL;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, e)
+            {
+                if (strcmp(c->string, "at") == 0)
+                    continue;
+                int known = 0;
+                for (const char *const *a = actions; *a; a++)
+                    known |= strcmp(*a, c->string) == 0;
+                if (!known) {
+                    rc = vc_fail_at(v, c->string,
+                                    "unknown key (an entry has \"at\" and one of kill, stop, "
+                                    "continue, restart, start, terminate, signal, faults)");
+                    break;
+                }
+                if (act) {
+                    rc = vc_fail(v, "an entry has one action, this one has \"%s\" and \"%s\"", act,
+                                 c->string);
+                    break;
+                }
+                act = c->string;
+            }
+            if (!rc && !act)
+                rc = vc_fail(v, "needs an action: kill, stop, continue, restart, start, "
+                                "terminate, signal or faults");
+            if (!rc)
+                rc = get_duration(v, e, "at", 1, NULL);
+            if (!rc) {
+                const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, act);
+                const char *proc = NULL;
+                if (strcmp(act, "signal") == 0 || strcmp(act, "faults") == 0) {
+                    size_t m2 = vc_key(v, act);
+                    if (!cJSON_IsObject(a))
+                        rc = vc_fail(v, "must be an object with \"process\"");
+                    else
+                        rc = get_str(v, a, "process", 1, &proc);
+                    if (!rc && strcmp(act, "signal") == 0 &&
+                        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(a, "signal")) &&
+                        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(a, "signal")))
+                        rc = vc_fail_at(v, "signal", "required: a signal name or number");
+                    if (!rc && strcmp(act, "faults") == 0 &&
+                        !cJSON_GetObjectItemCaseSensitive(a, "rules"))
+                        rc = vc_fail_at(v, "rules", "required");
+                    if (!rc)
+                        rc = check_proc_ref(v, procs, "process", proc,
+                                            strcmp(act, "faults") == 0 ? "mock" : NULL);
+                    vc_pop(v, m2);
+                } else if (!cJSON_IsString(a)) {
+                    rc = vc_fail_at(v, act, "must be a process name");
+                } else {
+                    rc = check_proc_ref(v, procs, act, a->valuestring, NULL);
+                }
+            }
+        }
+        vc_pop(v, mark);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
 static int build_step(vc_t *v, cJSON *s, const cJSON *procs, int index, int nested,
                       scn_step_t *out);
 
@@ -1596,6 +1681,12 @@ static int build_step(vc_t *v, cJSON *s, const cJSON *procs, int index, int nest
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "target");
             if (!rc && cJSON_IsString(t))
                 rc = check_proc_ref(v, procs, "target", t->valuestring, NULL);
+            const cJSON *sched = cJSON_GetObjectItemCaseSensitive(b, "schedule");
+            if (!rc && sched) {
+                size_t m2 = vc_key(v, "schedule");
+                rc = check_schedule(v, sched, procs);
+                vc_pop(v, m2);
+            }
             if (!rc && !cJSON_GetObjectItemCaseSensitive(s, "timeout")) {
                 /* the phases plus a margin for the in-flight requests */
                 uint64_t total = 0;

@@ -66,6 +66,21 @@ typedef struct session_s {
 
 typedef void (*exec_done_fn)(exec_t *e);
 
+/* A process action scheduled at an offset into a load phase (load.schedule). */
+typedef enum { SCHED_WAITING = 0, SCHED_RUNNING, SCHED_DONE, SCHED_SKIPPED } sched_state_t;
+
+typedef struct sched_s {
+    uv_timer_t timer;
+    exec_t *e;
+    const cJSON *entry; /* in the exec's expanded body */
+    const char *action;
+    const char *process;
+    uint64_t at_ns;
+    sched_state_t state;
+    int status;
+    char msg[300];
+} sched_t;
+
 struct exec_s {
     steps_t *st;
     const scn_step_t *step;
@@ -100,6 +115,8 @@ struct exec_s {
     hdr_histogram_t **load_logged;
     size_t load_nlogged;
     double load_last_end_s;
+    sched_t *sched;
+    size_t nsched;
 #endif
     /* wait */
     exec_t *attempt;
@@ -220,9 +237,8 @@ int steps_needs_local(const steps_t *st, const scn_step_t *step, char *why, size
 
 /* ---- exec lifetime ---- */
 
-static void exec_handle_closed(uv_handle_t *h)
+static void exec_handle_done(exec_t *e)
 {
-    exec_t *e = h->data;
     if (--e->handles > 0)
         return;
     cJSON_Delete(e->body);
@@ -235,6 +251,7 @@ static void exec_handle_closed(uv_handle_t *h)
     for (size_t i = 0; i < e->load_nlogged; i++)
         hdr_free(e->load_logged[i]);
     mcp_free(e->load_logged);
+    mcp_free(e->sched);
 #endif
     steps_t *st = e->st;
     mcp_free(e);
@@ -242,12 +259,29 @@ static void exec_handle_closed(uv_handle_t *h)
     check_closed(st);
 }
 
+static void exec_handle_closed(uv_handle_t *h)
+{
+    exec_handle_done(h->data);
+}
+
+#ifdef MCP_HARNESS_HAVE_LOAD
+/* A schedule timer's data is its entry; the entries live in the exec until its last handle. */
+static void sched_timer_closed(uv_handle_t *h)
+{
+    exec_handle_done(((sched_t *)h->data)->e);
+}
+#endif
+
 static void exec_unref(exec_t *e)
 {
     if (--e->refs > 0)
         return;
     uv_close((uv_handle_t *)&e->timer, exec_handle_closed);
     uv_close((uv_handle_t *)&e->aux, exec_handle_closed);
+#ifdef MCP_HARNESS_HAVE_LOAD
+    for (size_t i = 0; i < e->nsched; i++)
+        uv_close((uv_handle_t *)&e->sched[i].timer, sched_timer_closed);
+#endif
 }
 
 static void exec_timeout(uv_timer_t *t);
@@ -386,6 +420,8 @@ static void exec_abandon(exec_t *e)
 #ifdef MCP_HARNESS_HAVE_LOAD
     if (e->load)
         load_run_abort(e->load, MCP_ETIMEDOUT);
+    for (size_t i = 0; i < e->nsched; i++)
+        uv_timer_stop(&e->sched[i].timer);
 #endif
     if (e->attempt) {
         exec_t *a = e->attempt;
@@ -1616,6 +1652,139 @@ static void load_progress(load_run_t *run, const load_progress_t *p, void *ud)
     }
 }
 
+static void sched_done(sup_t *sup, const char *name, int status, const char *message, void *ud)
+{
+    (void)sup;
+    (void)name;
+    sched_t *sc = ud;
+    sc->state = SCHED_DONE;
+    sc->status = status;
+    snprintf(sc->msg, sizeof(sc->msg), "%s", status && message ? message : "");
+    exec_unref(sc->e);
+}
+
+static void sched_fire(uv_timer_t *t)
+{
+    sched_t *sc = t->data;
+    exec_t *e = sc->e;
+    steps_t *st = e->st;
+    if (e->finished || !e->load)
+        return;
+    if (st->gateway_url || !st->o.sup) {
+        sc->state = SCHED_SKIPPED;
+        snprintf(sc->msg, sizeof(sc->msg), "needs local process control (staging mode)");
+        return;
+    }
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(sc->entry, sc->action);
+    char err[300] = "";
+    int rc;
+    sc->state = SCHED_RUNNING;
+    e->refs++;
+    if (strcmp(sc->action, "faults") == 0) {
+        rc = sup_set_faults(st->o.sup, sc->process, cJSON_GetObjectItemCaseSensitive(a, "rules"),
+                            sched_done, sc, err, sizeof(err));
+    } else {
+        static const struct {
+            const char *name;
+            sup_action_t act;
+        } acts[] = {{"kill", SUP_ACT_KILL},         {"stop", SUP_ACT_STOP},
+                    {"continue", SUP_ACT_CONTINUE}, {"restart", SUP_ACT_RESTART},
+                    {"start", SUP_ACT_START},       {"terminate", SUP_ACT_TERMINATE},
+                    {"signal", SUP_ACT_SIGNAL}};
+        sup_action_t act = SUP_ACT_SIGNAL;
+        for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
+            if (strcmp(acts[i].name, sc->action) == 0)
+                act = acts[i].act;
+        int signum = 0;
+        if (act == SUP_ACT_SIGNAL) {
+            const cJSON *sig = cJSON_GetObjectItemCaseSensitive(a, "signal");
+            char num[16];
+            if (cJSON_IsNumber(sig))
+                snprintf(num, sizeof(num), "%d", sig->valueint);
+            signum = sup_signal_number(cJSON_IsNumber(sig) ? num : cJSON_GetStringValue(sig));
+        }
+        if (act == SUP_ACT_SIGNAL && signum < 0) {
+            snprintf(err, sizeof(err), "unknown signal");
+            rc = MCP_EINVAL;
+        } else {
+            rc = sup_action(st->o.sup, sc->process, act, signum, sched_done, sc, err, sizeof(err));
+        }
+    }
+    if (rc) {
+        e->refs--;
+        sc->state = SCHED_DONE;
+        sc->status = rc;
+        snprintf(sc->msg, sizeof(sc->msg), "%s", err[0] ? err : mcp_strerror(rc));
+    }
+}
+
+/* Arm the schedule's timers (offsets from now, the start of the load phase). */
+static int sched_start(exec_t *e)
+{
+    const cJSON *sched = cJSON_GetObjectItemCaseSensitive(e->body, "schedule");
+    size_t n = (size_t)cJSON_GetArraySize(sched);
+    if (!n)
+        return 0;
+    e->sched = mcp_calloc(n, sizeof(*e->sched));
+    if (!e->sched)
+        return MCP_ENOMEM;
+    size_t i = 0;
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, sched)
+    {
+        sched_t *sc = &e->sched[i++];
+        sc->e = e;
+        sc->entry = entry;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, entry)
+        {
+            if (strcmp(c->string, "at") != 0)
+                sc->action = c->string;
+        }
+        const cJSON *a = sc->action ? cJSON_GetObjectItemCaseSensitive(entry, sc->action) : NULL;
+        sc->process = cJSON_IsString(a)
+                          ? a->valuestring
+                          : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "process"));
+        scn_parse_duration(cJSON_GetObjectItemCaseSensitive(entry, "at"), &sc->at_ns);
+        uv_timer_init(e->st->o.loop, &sc->timer);
+        sc->timer.data = sc;
+        e->handles++;
+        e->nsched = i;
+        if (sc->action && sc->process)
+            uv_timer_start(&sc->timer, sched_fire, sc->at_ns / 1000000ULL, 0);
+        else
+            sc->state = SCHED_SKIPPED;
+    }
+    return 0;
+}
+
+/* The schedule's outcome as JSON; *failed gets the first failed entry's description. */
+static cJSON *sched_report(exec_t *e, char *failed, size_t cap)
+{
+    cJSON *arr = cJSON_CreateArray();
+    failed[0] = '\0';
+    for (size_t i = 0; arr && i < e->nsched; i++) {
+        sched_t *sc = &e->sched[i];
+        uv_timer_stop(&sc->timer);
+        static const char *const names[] = {"not reached", "pending", "done", "skipped"};
+        const char *state = sc->state == SCHED_DONE && sc->status ? "failed" : names[sc->state];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddNumberToObject(o, "atMs", (double)sc->at_ns / 1e6);
+        cJSON_AddStringToObject(o, "action", sc->action ? sc->action : "?");
+        cJSON_AddStringToObject(o, "process", sc->process ? sc->process : "?");
+        cJSON_AddStringToObject(o, "status", state);
+        if (sc->msg[0])
+            cJSON_AddStringToObject(o, "message", sc->msg);
+        cJSON_AddItemToArray(arr, o);
+        if (!failed[0] && sc->state == SCHED_DONE && sc->status)
+            snprintf(failed, cap, "scheduled %s %s at %.0fms failed: %s", sc->action,
+                     sc->process ? sc->process : "?", (double)sc->at_ns / 1e6, sc->msg);
+    }
+    return arr;
+}
+
 static void load_done(load_run_t *run, const load_result_t *res, void *ud)
 {
     exec_t *e = ud;
@@ -1671,12 +1840,22 @@ static void load_done(load_run_t *run, const load_result_t *res, void *ud)
         cJSON_AddNumberToObject(doc, "achievedRate", res->achieved_rate);
         cJSON_AddNumberToObject(doc, "connects", (double)res->connects);
     }
+    char sched_fail[400] = "";
+    if (e->nsched) {
+        cJSON *sr = sched_report(e, sched_fail, sizeof(sched_fail));
+        if (doc && sr)
+            cJSON_AddItemToObject(doc, "schedule", sr);
+        else
+            cJSON_Delete(sr);
+    }
     cJSON_Delete(e->response);
     e->response = doc;
     e->load = NULL;
     if (!e->finished) {
         if (e->gate_aborted)
             exec_finish(e, STEP_FAILED, "%s", e->last_fail);
+        else if (sched_fail[0])
+            exec_finish(e, STEP_FAILED, "%s", sched_fail);
         else if (res->status)
             exec_finish(e, STEP_FAILED, "load run ended with an error: %s",
                         mcp_strerror(res->status));
@@ -1730,7 +1909,10 @@ static void run_load(exec_t *e)
     if (rc) {
         e->refs--;
         exec_finish(e, STEP_ERROR, "load: %s", err);
+        return;
     }
+    if (sched_start(e))
+        load_run_abort(e->load, MCP_ENOMEM);
 #else
     exec_finish(e, STEP_ERROR,
                 "load phases are not available in this build (harness/load.c is not linked)");

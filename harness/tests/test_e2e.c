@@ -592,6 +592,53 @@ static void test_gateway_process(void **state)
     mcp_free(t);
 }
 
+/* A fault schedule inside a load phase: the mock is killed and restarted while the load runs;
+ * the outage shows up as connect errors, the schedule's outcome is in summary.json. */
+static void test_load_schedule(void **state)
+{
+    (void)state;
+    if (!have("mcp-mock")) {
+        print_message("skipped: %s/mcp-mock is not built\n", bin_dir);
+        skip();
+    }
+    write_file("sched.json",
+               "{\"processes\": {\"m\": {\"type\": \"mock\", \"kind\": \"everything\", "
+               "\"transport\": \"http\"}},\n"
+               " \"steps\": [\n"
+               "  {\"name\": \"load with an outage\", \"histogram\": \"h\", \"load\": {\"target\": "
+               "\"m\", \"connections\": 4, \"timeout\": \"500ms\",\n"
+               "    \"phases\": [{\"duration\": \"1500ms\", \"rate\": 100}],\n"
+               "    \"requests\": [{\"name\": \"health\", \"path\": \"/health\"}],\n"
+               "    \"schedule\": [{\"at\": \"400ms\", \"kill\": \"m\"}, {\"at\": \"700ms\", "
+               "\"restart\": \"m\"}, {\"at\": \"1m\", \"stop\": \"m\"}]}},\n"
+               "  {\"name\": \"up again\", \"http\": {\"url\": \"${m.base}/health\"}}],\n"
+               " \"gates\": {\"h\": [\"errors>0\", \"count>=140\"], \"h.health\": [\"count>0\"]}}");
+    char file[600], out[600], path[700];
+    snprintf(file, sizeof(file), "%s/sched.json", tmp);
+    snprintf(out, sizeof(out), "%s/out-sched", tmp);
+    const char *args[] = {"run", file, "--out", out, NULL};
+    assert_int_equal(run_harness(args, "sched.log", 60000), 0);
+    snprintf(path, sizeof(path), "%s/summary.json", out);
+    char *text = read_file(path);
+    cJSON *doc = cJSON_Parse(text);
+    assert_non_null(doc);
+    cJSON *step = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "scenarios"), 0), "steps"),
+        0);
+    cJSON *resp = cJSON_GetObjectItem(step, "response");
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "errors"), "connect")->valueint > 0);
+    cJSON *sched = cJSON_GetObjectItem(resp, "schedule");
+    assert_int_equal(cJSON_GetArraySize(sched), 3);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(sched, 0), "status")->valuestring,
+                        "done");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(sched, 1), "status")->valuestring,
+                        "done");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(sched, 2), "status")->valuestring,
+                        "not reached");
+    cJSON_Delete(doc);
+    mcp_free(text);
+}
+
 int main(void)
 {
     mcp_alloc_init();
@@ -603,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_staging),
         cmocka_unit_test(test_gate_abort),
         cmocka_unit_test(test_gateway_process),
+        cmocka_unit_test(test_load_schedule),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

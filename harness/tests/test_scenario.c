@@ -281,6 +281,25 @@ static void test_errors(void **state)
     expect_error("{\"steps\":[{\"load\":{\"url\":\"http://x\",\"model\":\"closed\",\"phases\":[{"
                  "\"duration\":\"1s\"}]}}]}",
                  "t.json: $.steps[0].load.phases[0].concurrency: required");
+    expect_error("{" PROCS ",\"steps\":[{\"load\":{\"url\":\"http://x\",\"phases\":[{"
+                 "\"duration\":\"1s\",\"rate\":1}],\"schedule\":[{\"at\":\"1s\",\"explode\":"
+                 "\"m\"}]}}]}",
+                 "t.json: $.steps[0].load.schedule[0].explode: unknown key");
+    expect_error("{" PROCS ",\"steps\":[{\"load\":{\"url\":\"http://x\",\"phases\":[{"
+                 "\"duration\":\"1s\",\"rate\":1}],\"schedule\":[{\"at\":\"1s\",\"kill\":"
+                 "\"m\",\"stop\":\"m\"}]}}]}",
+                 "t.json: $.steps[0].load.schedule[0]: an entry has one action");
+    expect_error("{" PROCS ",\"steps\":[{\"load\":{\"url\":\"http://x\",\"phases\":[{"
+                 "\"duration\":\"1s\",\"rate\":1}],\"schedule\":[{\"kill\":\"m\"}]}}]}",
+                 "t.json: $.steps[0].load.schedule[0].at: required");
+    expect_error("{" PROCS ",\"steps\":[{\"load\":{\"url\":\"http://x\",\"phases\":[{"
+                 "\"duration\":\"1s\",\"rate\":1}],\"schedule\":[{\"at\":1,\"kill\":"
+                 "\"zz\"}]}}]}",
+                 "t.json: $.steps[0].load.schedule[0].kill: no process named \"zz\"");
+    expect_error("{" PROCS ",\"steps\":[{\"load\":{\"url\":\"http://x\",\"phases\":[{"
+                 "\"duration\":\"1s\",\"rate\":1}],\"schedule\":[{\"at\":1,\"faults\":{"
+                 "\"process\":\"c\",\"rules\":[]}}]}}]}",
+                 "t.json: $.steps[0].load.schedule[0].faults.process: process \"c\" is a command");
     expect_error("{\"steps\":[{\"wait\":{\"step\":{\"http\":{\"url\":\"x\"}}},\"expect\":{}}]}",
                  "t.json: $.steps[0].expect: ");
     expect_error("{\"steps\":[{\"wait\":{\"step\":{\"sleep\":1}}}]}",
