@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "errors.h"
 #include "log.h"
+#include "rng.h"
 #include "sse.h"
 
 #include <cjson/cJSON.h>
@@ -27,34 +28,6 @@
 /* Arrivals emitted per scheduler tick at most; the rest follow on the next loop turn. */
 #define MAX_EMIT_PER_TICK 100000u
 #define SSE_MAX_EVENT     (4u * 1024u * 1024u)
-
-/* ---- random stream: splitmix64 seeds xoshiro256** (public-domain algorithms) ---- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xoshiro_next(uint64_t s[4])
-{
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
 
 /* ---- internal types ---- */
 
@@ -158,7 +131,7 @@ struct load_run_s {
     size_t n_tmpls;
     tmpl_t *tmpls;
     uint64_t total_weight;
-    uint64_t rng[4];
+    rng_t rng; /* template mix */
 
     size_t n_phases;
     phase_t *phases;
@@ -567,9 +540,7 @@ static int setup(load_run_t *run, const load_spec_t *spec)
             run->want_body = true;
         }
     }
-    uint64_t x = spec->seed;
-    for (int i = 0; i < 4; i++)
-        run->rng[i] = splitmix64(&x);
+    rng_seed(&run->rng, spec->seed);
 
     run->n_phases = spec->n_phases;
     run->phases = mcp_calloc(spec->n_phases, sizeof *run->phases);
@@ -1127,8 +1098,7 @@ static uint32_t pick_template(load_run_t *run)
 {
     if (run->n_tmpls == 1)
         return 0;
-    uint64_t x = xoshiro_next(run->rng) >> 11;
-    uint64_t v = (uint64_t)((double)x * 0x1.0p-53 * (double)run->total_weight);
+    uint64_t v = (uint64_t)(rng_unit(&run->rng) * (double)run->total_weight);
     if (v >= run->total_weight)
         v = run->total_weight - 1;
     size_t lo = 0, hi = run->n_tmpls - 1;
