@@ -285,11 +285,32 @@ static void scenario_done(runner_t *r, rep_scenario_t *res, void *ud)
     app->results[app->nresults++] = res;
 }
 
+/* mkdir -p: --out may name a folder whose parents do not exist yet. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int run_all(app_t *app)
 {
     int64_t started = clock_wall_ms();
     uint64_t t0 = clock_mono_ns();
-    if (mkdir(app->out_dir, 0777) != 0 && errno != EEXIST) {
+    if (make_dirs(app->out_dir) != 0) {
         fprintf(stderr, "mcp-harness: --out %s: %s\n", app->out_dir, strerror(errno));
         return 2;
     }
