@@ -8,6 +8,7 @@
 #include "http_router.h"
 #include "http_server.h"
 #include "llm_planner.h"
+#include "ready_file.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -1060,25 +1061,6 @@ static int parse_args(app_t *app, int argc, char **argv)
     return -1;
 }
 
-static int write_ready_file(const char *path, const char *text)
-{
-    char *tmp = mcp_asprintf("%s.tmp.%d", path, (int)getpid());
-    if (!tmp)
-        return MCP_ENOMEM;
-    FILE *f = fopen(tmp, "w");
-    int rc = 0;
-    if (!f || fprintf(f, "%s\n", text) < 0)
-        rc = -errno;
-    if (f && fclose(f) != 0 && !rc)
-        rc = -errno;
-    if (!rc && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc)
-        unlink(tmp);
-    mcp_free(tmp);
-    return rc ? (rc < 0 ? rc : MCP_EINVAL) : 0;
-}
-
 static void on_app_handle_closed(uv_handle_t *h)
 {
     (void)h;
@@ -1155,7 +1137,7 @@ static void app_start(app_t *app)
     char url[160];
     snprintf(url, sizeof(url), "http://%s%s%s:%d/v1", v6 ? "[" : "", app->host, v6 ? "]" : "",
              llm_server_port(srv));
-    if (app->ready_file && (rc = write_ready_file(app->ready_file, url)) != 0) {
+    if (app->ready_file && (rc = mock_write_ready_file(app->ready_file, url)) != 0) {
         LOG_E(COMP, "cannot write the ready file", "path=%s error=%s", log_quote(app->ready_file),
               mcp_strerror(rc));
         app->exit_code = 1;

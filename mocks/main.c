@@ -21,6 +21,7 @@
 #include "mcp_server.h"
 #include "mcp_stdio_server.h"
 #include "mock.h"
+#include "ready_file.h"
 #ifdef MOCK_HAVE_GITHUB
 #include "kind_github.h"
 #endif
@@ -391,30 +392,11 @@ static int parse_args(app_t *app, int argc, char **argv)
 
 /* ---- readiness ---- */
 
-static int write_ready_file(const char *path, const char *text)
-{
-    char *tmp = mcp_asprintf("%s.tmp.%d", path, (int)getpid());
-    if (!tmp)
-        return MCP_ENOMEM;
-    FILE *f = fopen(tmp, "w");
-    int rc = 0;
-    if (!f || fprintf(f, "%s\n", text) < 0)
-        rc = -errno;
-    if (f && fclose(f) != 0 && !rc)
-        rc = -errno;
-    if (!rc && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc)
-        unlink(tmp);
-    mcp_free(tmp);
-    return rc ? rc : 0;
-}
-
 /* The ready file first: whoever sees the line may read the file at once. */
 static int announce(app_t *app, const char *url)
 {
     if (app->ready_file) {
-        int rc = write_ready_file(app->ready_file, url ? url : "stdio");
+        int rc = mock_write_ready_file(app->ready_file, url ? url : "stdio");
         if (rc) {
             LOG_E(COMP, "cannot write the ready file", "path=%s error=%s",
                   log_quote(app->ready_file), mcp_strerror(rc));
