@@ -6,7 +6,7 @@
  * JSON-lines format carries the same keys with the caller's fields under "fields" as raw logfmt.
  *
  * The logger is process-global and not thread-safe: the project runs one libuv loop per process.
- * Secrets must never be passed to it; callers redact (see log_redact). */
+ * Secrets must never be passed to it: callers redact first (the gateway uses gw_sec_redact). */
 #ifndef MCP_LOG_H
 #define MCP_LOG_H
 
